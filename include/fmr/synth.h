@@ -1,0 +1,36 @@
+/* Synthetic fastMRI-format volumes for the demo and the tests (SPEC 2.1 layout). No MPI here. */
+#ifndef FMR_SYNTH_H
+#define FMR_SYNTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmr/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fmr_synth_opts {
+  const char *anatomy;  /* "knee" | "brain": phantom shape and header values */
+  size_t slices;
+  size_t coils;         /* 1 with singlecoil */
+  int singlecoil;       /* kspace (slices, H, W) + reconstruction_esc + reconstruction_rss */
+  size_t H, W;          /* k-space size (readout oversampled 2x: H = 2 * h typically) */
+  size_t h, w;          /* stored reconstruction / target frame size */
+  int undersampled;     /* test-style file: `mask` dataset, masked k-space, no reconstructions */
+  int chunked;          /* chunked + shuffle + gzip datasets instead of contiguous */
+  double noise;         /* relative noise level (0 for none) */
+  uint64_t seed;
+} fmr_synth_opts;
+
+/* Fill opts with defaults for an anatomy (multi-coil, 640 x 368 knee / 640 x 320 brain, frame 320). */
+void fmr_synth_defaults(const char *anatomy, fmr_synth_opts *o);
+
+/* Write one volume named `name` to `path`. Deterministic for the same options and seed. */
+int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o, fmr_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package fastmri-regen needs to build, run and test.
+# Idempotent: apt-get skips what is already installed. Run as root (or via sudo).
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also the independent oracles and validators used by the tests
+#   scripts/install-deps.sh --slurm  also a local Slurm controller for jobs/ tests
+set -euo pipefail
+
+want_test=0
+want_slurm=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    --slurm) want_slurm=1 ;;
+    *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+pkgs=(
+  build-essential cmake pkg-config git ca-certificates
+  openmpi-bin libopenmpi-dev
+  libhdf5-openmpi-dev hdf5-tools
+  libfftw3-dev libfftw3-mpi-dev
+  libdcmtk-dev dcmtk
+  libyaml-dev libxml2-dev libjansson-dev libssl-dev libpng-dev zlib1g-dev
+)
+if [ "$want_test" -eq 1 ]; then
+  pkgs+=(
+    python3 python3-numpy python3-h5py python3-pydicom python3-nibabel python3-yaml
+    dicom3tools dcm2niix clang libclang-rt-14-dev
+  )
+fi
+if [ "$want_slurm" -eq 1 ]; then
+  pkgs+=(slurmctld slurmd slurm-client munge)
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${pkgs[@]}"
