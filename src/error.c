@@ -42,8 +42,12 @@ int fmr_err_prefix(fmr_err *err, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  char old[FMR_ERR_MSG_MAX];
-  memcpy(old, err->msg, sizeof old);
-  snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old);
+  /* Truncating concatenation by hand: snprintf("%s%s") trips -Wformat-truncation. */
+  size_t plen = strlen(prefix), olen = strlen(err->msg);
+  if (plen > sizeof err->msg - 1) plen = sizeof err->msg - 1;
+  if (olen > sizeof err->msg - 1 - plen) olen = sizeof err->msg - 1 - plen;
+  memmove(err->msg + plen, err->msg, olen);
+  memcpy(err->msg, prefix, plen);
+  err->msg[plen + olen] = '\0';
   return err->code;
 }

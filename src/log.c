@@ -37,7 +37,7 @@ void fmr_log_write(fmr_log_level level, const char *file, int line, const char *
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  char rank[16] = "";
+  char rank[24] = "";
   if (log_rank >= 0) snprintf(rank, sizeof rank, " rank %d", log_rank);
   fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s%s %s:%d: %s\n", tm.tm_year + 1900,
           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,

@@ -36,6 +36,16 @@ int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err);
 
 void fmr_recon_free(fmr_recon **r);
 
+struct fmr_kspace_info;
+struct fmr_header;
+
+/* The target frame (SPEC 3): the stored reconstruction's shape when the file has one (rss, else
+ * esc); otherwise reconSpace matrix x -> rows, y -> columns, each clamped to the image size H, W.
+ * hdr may be NULL (then only a stored reconstruction can give the frame). FMR_EFORMAT when neither
+ * gives one. `what` names the file in messages. */
+int fmr_recon_target_frame(const struct fmr_kspace_info *info, const struct fmr_header *hdr,
+                           const char *what, size_t *h, size_t *w, fmr_err *err);
+
 /* Copy a h x w image applying the SPEC 4 flips: row r <- h-1-r (flip_ud), column c <- w-1-c
  * (flip_lr). in and out must not overlap. */
 void fmr_orient(const float *in, size_t h, size_t w, int flip_ud, int flip_lr, float *out);
