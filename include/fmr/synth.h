@@ -22,12 +22,16 @@ typedef struct fmr_synth_opts {
   int chunked;          /* chunked + shuffle + gzip datasets instead of contiguous */
   double noise;         /* relative noise level (0 for none) */
   uint64_t seed;
+  const char *acquisition; /* root `acquisition` attribute; NULL: knee CORPD_FBK, brain from the
+                              name (file_brain_<ACQ>_...) when it is a known one, else AXFLAIR */
 } fmr_synth_opts;
 
 /* Fill opts with defaults for an anatomy (multi-coil, 640 x 368 knee / 640 x 320 brain, frame 320). */
 void fmr_synth_defaults(const char *anatomy, fmr_synth_opts *o);
 
-/* Write one volume named `name` to `path`. Deterministic for the same options and seed. */
+/* Write one volume named `name` to `path`. Deterministic for the same name, options and seed. On
+ * failure the partly written `path` is removed. Callers wanting atomic files write to a temporary
+ * name and rename it (cmd_synth does). */
 int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o, fmr_err *err);
 
 #ifdef __cplusplus
