@@ -62,6 +62,67 @@ static json_t *config_json(const fmr_config *cfg) {
       cfg->time);
 }
 
+static int cmp_lines(const void *a, const void *b) {
+  /* Lines are "<64 hex>  <path>": order by path. */
+  return strcmp(*(const char *const *)a + 66, *(const char *const *)b + 66);
+}
+
+/* BagIt-style checksum list, so `cd OUTDIR && sha256sum -c manifest-sha256.txt` works without us. */
+static int write_checksums(const fmr_config *cfg, json_t *const *sorted, size_t n, fmr_err *err) {
+  size_t count = 0, cap = 0, total = 0;
+  char **lines = NULL;
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++) {
+    json_t *outs = json_object_get(sorted[i], "outputs");
+    for (size_t k = 0; k < json_array_size(outs); k++) {
+      json_t *o = json_array_get(outs, k);
+      const char *sha = json_string_value(json_object_get(o, "sha256"));
+      const char *path = json_string_value(json_object_get(o, "path"));
+      if (!sha || !path || strlen(sha) != 64) continue;
+      if (count == cap) {
+        cap = cap ? 2 * cap : 1024;
+        char **nl = realloc(lines, cap * sizeof *nl);
+        if (!nl) {
+          rc = fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
+          break;
+        }
+        lines = nl;
+      }
+      size_t len = 64 + 2 + strlen(path) + 2;
+      lines[count] = malloc(len);
+      if (!lines[count]) {
+        rc = fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
+        break;
+      }
+      snprintf(lines[count], len, "%s  %s\n", sha, path);
+      total += len - 1;
+      count++;
+    }
+  }
+  char *text = NULL;
+  if (!rc) {
+    qsort(lines, count, sizeof *lines, cmp_lines);
+    text = malloc(total + 1);
+    if (!text) rc = fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
+  }
+  if (!rc) {
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+      size_t l = strlen(lines[i]);
+      memcpy(text + off, lines[i], l);
+      off += l;
+    }
+    text[off] = '\0';
+    char path[PATH_MAX];
+    rc = fmr_path_join(path, sizeof path, cfg->output_dir, "manifest-sha256.txt", err);
+    if (!rc) rc = fmr_write_file_atomic(path, text, off, err);
+  }
+  free(text);
+  for (size_t i = 0; i < count; i++) free(lines[i]);
+  free(lines);
+  return rc;
+}
+
 int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) {
   const fmr_config *cfg = in->cfg;
   int rc = 0;
@@ -119,6 +180,9 @@ int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) 
     rc = fmr_err_set(err, FMR_ENOMEM, "manifest: cannot serialise JSON");
     goto done;
   }
+  /* The checksum list first: the manifest's arrival marks the run's output as complete. */
+  rc = write_checksums(cfg, sorted, n, err);
+  if (rc) goto done;
   char path[PATH_MAX];
   rc = fmr_path_join(path, sizeof path, cfg->output_dir, "manifest.json", err);
   if (!rc) rc = fmr_write_file_atomic(path, text, strlen(text), err);

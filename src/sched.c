@@ -64,6 +64,7 @@ typedef struct run_state {
   fmr_annotations *ann;
   json_t *tasks;  /* [{"name", "path", "rel", "reviewed", "lookup_error"}] */
   char config_sha[65], csv_sha[65], list_sha[65];
+  char run_key[65]; /* SHA-256 over tool version, config text and CSV: what outputs depend on */
   int have_list;
 } run_state;
 
@@ -150,6 +151,10 @@ static int coordinator_prepare(run_state *st, const fmr_run_opts *opts, json_t *
     rc = fmr_filelist_parse(st->cfg.file_list, list_text, list_len, &fl, err);
     if (rc) goto done;
   }
+  char keytext[512];
+  snprintf(keytext, sizeof keytext, "fastmri-regen %s\nconfig %s\ncsv %s\ndate %s %s\n",
+           FMR_VERSION, st->config_sha, st->csv_sha, st->cfg.date, st->cfg.time);
+  fmr_sha256_hex(keytext, strlen(keytext), st->run_key);
   rc = fmr_file_index_build((const char *const *)st->cfg.input_dirs, st->cfg.ninput_dirs, &ix,
                             err);
   if (rc) goto done;
@@ -201,8 +206,9 @@ static int coordinator_prepare(run_state *st, const fmr_run_opts *opts, json_t *
   rc = fmr_mkdirs(st->cfg.output_dir, err);
   if (rc) goto done;
 
-  *blob = json_pack("{s:s%, s:s%, s:s, s:s, s:O}", "config", cfg_text, cfg_len, "csv", csv,
-                    csv_len, "date", st->cfg.date, "time", st->cfg.time, "tasks", st->tasks);
+  *blob = json_pack("{s:s%, s:s%, s:s, s:s, s:s, s:O}", "config", cfg_text, cfg_len, "csv", csv,
+                    csv_len, "date", st->cfg.date, "time", st->cfg.time, "run_key", st->run_key,
+                    "tasks", st->tasks);
   if (!*blob) rc = fmr_err_set(err, FMR_ENOMEM, "cannot build the start-up message");
 done:
   free(order);
@@ -233,6 +239,8 @@ static int worker_prepare(run_state *st, const fmr_run_opts *opts, const json_t 
                              &st->ann, err);
   if (rc) return rc;
   st->tasks = json_incref(json_object_get(blob, "tasks"));
+  snprintf(st->run_key, sizeof st->run_key, "%s",
+           json_string_value(json_object_get(blob, "run_key")));
   return 0;
 }
 
@@ -264,6 +272,7 @@ static int bcast_text(run_state *st, char **text) {
 
 typedef struct volume_timing {
   int rank;
+  int reused;
   double seconds;
 } volume_timing;
 
@@ -307,9 +316,9 @@ static int share_fft_wisdom(run_state *st, fmr_err *err) {
   return 0;
 }
 
-static int send_done(run_state *st, long index, json_t *record) {
-  json_t *msg = json_pack("{s:b, s:I, s:o?}", "interrupted", stop_requested != 0, "index",
-                          (json_int_t)index, "record", record);
+static int send_done(run_state *st, long index, int reused, json_t *record) {
+  json_t *msg = json_pack("{s:b, s:I, s:b, s:o?}", "interrupted", stop_requested != 0, "index",
+                          (json_int_t)index, "reused", reused, "record", record);
   char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(msg);
   if (!text) return FMR_ENOMEM;
@@ -320,9 +329,10 @@ static int send_done(run_state *st, long index, json_t *record) {
 
 static int worker_loop(run_state *st, fmr_volume_ctx *vctx) {
   long index = -1;
+  int reused = 0;
   json_t *record = NULL;
   for (;;) {
-    int rc = send_done(st, index, record);
+    int rc = send_done(st, index, reused, record);
     record = NULL;
     if (rc) return rc;
     int next = -1;
@@ -332,9 +342,10 @@ static int worker_loop(run_state *st, fmr_volume_ctx *vctx) {
     fmr_volume_task t;
     fill_task(json_array_get(st->tasks, (size_t)next), &t);
     double t0 = now_seconds();
-    record = fmr_volume_process(vctx, &t);
-    FMR_LOG(FMR_LOG_INFO, "%s: %s in %.2f s", t.name,
-            json_string_value(json_object_get(record, "status")), now_seconds() - t0);
+    record = fmr_volume_process(vctx, &t, &reused);
+    FMR_LOG(FMR_LOG_INFO, "%s: %s%s in %.2f s", t.name,
+            json_string_value(json_object_get(record, "status")), reused ? " (reused)" : "",
+            now_seconds() - t0);
     index = next;
   }
 }
@@ -376,6 +387,7 @@ static int coordinator_loop(run_state *st, json_t **records, volume_timing *timi
       if (idx >= 0 && (size_t)idx < n && json_is_object(rec)) {
         records[idx] = json_incref(rec);
         timing[idx].rank = status.MPI_SOURCE;
+        timing[idx].reused = json_is_true(json_object_get(msg, "reused"));
         timing[idx].seconds = now_seconds() - started[idx];
       }
       if (json_is_true(json_object_get(msg, "interrupted"))) *interrupted = 1;
@@ -414,11 +426,12 @@ static int serial_loop(run_state *st, fmr_volume_ctx *vctx, json_t **records,
     fmr_volume_task t;
     fill_task(json_array_get(st->tasks, i), &t);
     double t0 = now_seconds();
-    records[i] = fmr_volume_process(vctx, &t);
+    records[i] = fmr_volume_process(vctx, &t, &timing[i].reused);
     timing[i].rank = 0;
     timing[i].seconds = now_seconds() - t0;
-    FMR_LOG(FMR_LOG_INFO, "%s: %s in %.2f s", t.name,
-            json_string_value(json_object_get(records[i], "status")), timing[i].seconds);
+    FMR_LOG(FMR_LOG_INFO, "%s: %s%s in %.2f s", t.name,
+            json_string_value(json_object_get(records[i], "status")),
+            timing[i].reused ? " (reused)" : "", timing[i].seconds);
   }
   return 0;
 }
@@ -428,7 +441,7 @@ static int write_run_report(run_state *st, json_t *const *records, const volume_
   char host[256] = "";
   gethostname(host, sizeof host - 1);
   json_t *vols = json_array();
-  size_t n = json_array_size(st->tasks), done = 0;
+  size_t n = json_array_size(st->tasks), done = 0, reused = 0;
   for (size_t i = 0; i < n; i++) {
     const char *name = json_string_value(json_object_get(json_array_get(st->tasks, i), "name"));
     if (!records[i]) {
@@ -436,14 +449,17 @@ static int write_run_report(run_state *st, json_t *const *records, const volume_
       continue;
     }
     done++;
-    json_array_append_new(vols, json_pack("{s:s, s:s, s:i, s:f}", "name", name, "state",
+    reused += timing[i].reused != 0;
+    json_array_append_new(vols, json_pack("{s:s, s:s, s:b, s:i, s:f}", "name", name, "state",
                                           json_string_value(json_object_get(records[i], "status")),
-                                          "rank", timing[i].rank, "seconds", timing[i].seconds));
+                                          "reused", timing[i].reused, "rank", timing[i].rank,
+                                          "seconds", timing[i].seconds));
   }
-  json_t *rep = json_pack("{s:s, s:s, s:i, s:f, s:b, s:I, s:I, s:o}", "format",
+  json_t *rep = json_pack("{s:s, s:s, s:i, s:f, s:b, s:I, s:I, s:I, s:o}", "format",
                           "fastmri-regen-run-report/1", "host", host, "ranks", st->size,
                           "wall_seconds", wall, "interrupted", interrupted, "volumes",
-                          (json_int_t)n, "processed", (json_int_t)done, "schedule", vols);
+                          (json_int_t)n, "processed", (json_int_t)done, "reused",
+                          (json_int_t)reused, "schedule", vols);
   char *text = rep ? fmr_json_dumps(rep) : NULL;
   json_decref(rep);
   if (!text) return fmr_err_set(err, FMR_ENOMEM, "run report: out of memory");
@@ -498,7 +514,7 @@ static int run(run_state *st, const fmr_run_opts *opts) {
 
   size_t n = json_array_size(st->tasks);
   int interrupted = 0;
-  if (fmr_volume_ctx_new(&st->cfg, st->ann, &vctx, &err)) goto done;
+  if (fmr_volume_ctx_new(&st->cfg, st->ann, st->run_key, &vctx, &err)) goto done;
   if (st->rank == 0) {
     records = calloc(n ? n : 1, sizeof *records);
     timing = calloc(n ? n : 1, sizeof *timing);

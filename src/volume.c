@@ -2,12 +2,14 @@
  * count (SPEC 5.1 scales per volume); k-space is streamed one slice at a time. */
 #include "fmr/volume.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fmr/dicom.h"
@@ -15,6 +17,7 @@
 #include "fmr/header.h"
 #include "fmr/kspace.h"
 #include "fmr/log.h"
+#include "fmr/manifest.h"
 #include "fmr/masks.h"
 #include "fmr/recon.h"
 #include "fmr/scale.h"
@@ -30,16 +33,18 @@ typedef struct plan_entry {
 struct fmr_volume_ctx {
   const fmr_config *cfg;
   const fmr_annotations *ann;
+  char run_key[65];
   plan_entry plans[PLAN_CACHE];
   size_t next_evict;
 };
 
-int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, fmr_volume_ctx **out,
-                       fmr_err *err) {
+int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, const char *run_key,
+                       fmr_volume_ctx **out, fmr_err *err) {
   *out = calloc(1, sizeof **out);
   if (!*out) return fmr_err_set(err, FMR_ENOMEM, "out of memory");
   (*out)->cfg = cfg;
   (*out)->ann = ann;
+  snprintf((*out)->run_key, sizeof (*out)->run_key, "%s", run_key ? run_key : "");
   return 0;
 }
 
@@ -422,6 +427,100 @@ done:
   return rc;
 }
 
+
+/* ---- resume --------------------------------------------------------------------------------- */
+
+static int state_path(const fmr_config *cfg, const char *name, char *out, size_t n) {
+  return snprintf(out, n, "%s/" FMR_STATE_DIR "/records/%s.json", cfg->output_dir, name) <
+         (int)n;
+}
+
+/* The input file's identity: rehashing terabytes of k-space on every rerun would cost more than
+ * the reconstruction; size plus nanosecond mtime catches replaced or rewritten files. */
+static json_t *input_identity(const char *path) {
+  struct stat sb;
+  if (!path || stat(path, &sb) != 0) return NULL;
+  return json_pack("{s:I, s:I}", "bytes", (json_int_t)sb.st_size, "mtime_ns",
+                   (json_int_t)sb.st_mtim.tv_sec * 1000000000 + (json_int_t)sb.st_mtim.tv_nsec);
+}
+
+/* Every output listed in the record still exists with its size and SHA-256. */
+static int outputs_intact(const fmr_config *cfg, const json_t *record) {
+  json_t *outs = json_object_get(record, "outputs");
+  if (!json_is_array(outs)) return 0;
+  for (size_t i = 0; i < json_array_size(outs); i++) {
+    json_t *o = json_array_get(outs, i);
+    const char *rel = json_string_value(json_object_get(o, "path"));
+    const char *sha = json_string_value(json_object_get(o, "sha256"));
+    json_int_t bytes = json_integer_value(json_object_get(o, "bytes"));
+    char path[PATH_MAX], got[65];
+    uint64_t got_bytes = 0;
+    fmr_err err;
+    if (!rel || !sha || snprintf(path, sizeof path, "%s/%s", cfg->output_dir, rel) >= (int)sizeof path)
+      return 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0 || sb.st_size != bytes) return 0;
+    if (fmr_sha256_file(path, got, &got_bytes, &err) != 0 || strcmp(got, sha) != 0) return 0;
+  }
+  return 1;
+}
+
+static json_t *try_reuse(const fmr_volume_ctx *ctx, const fmr_volume_task *t) {
+  char path[PATH_MAX];
+  if (!state_path(ctx->cfg, t->name, path, sizeof path)) return NULL;
+  json_t *state = json_load_file(path, 0, NULL);
+  if (!state) return NULL;
+  json_t *record = NULL, *id = input_identity(t->path);
+  const char *key = json_string_value(json_object_get(state, "run_key"));
+  json_t *rec = json_object_get(state, "record");
+  if (id && key && strcmp(key, ctx->run_key) == 0 && json_equal(id, json_object_get(state, "input")) &&
+      json_is_object(rec) && outputs_intact(ctx->cfg, rec))
+    record = json_incref(rec);
+  json_decref(id);
+  json_decref(state);
+  return record;
+}
+
+/* Before redoing a volume, nothing of an earlier attempt may survive to be mistaken for this one. */
+static void remove_previous(const fmr_config *cfg, const char *name) {
+  char path[PATH_MAX];
+  if (state_path(cfg, name, path, sizeof path)) unlink(path);
+  if (snprintf(path, sizeof path, "%s/masks/%s.h5", cfg->output_dir, name) < (int)sizeof path)
+    unlink(path);
+  if (snprintf(path, sizeof path, "%s/masks/%s.h5" FMR_TMP_SUFFIX, cfg->output_dir, name) <
+      (int)sizeof path)
+    unlink(path);
+  char dir[PATH_MAX];
+  if (snprintf(dir, sizeof dir, "%s/dicom/%s", cfg->output_dir, name) >= (int)sizeof dir) return;
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path) unlink(path);
+  }
+  closedir(d);
+}
+
+/* Commit the record last: it is what makes the volume's outputs count as complete. */
+static int commit_state(const fmr_volume_ctx *ctx, const fmr_volume_task *t, json_t *record,
+                        fmr_err *err) {
+  char path[PATH_MAX], dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s/" FMR_STATE_DIR "/records", ctx->cfg->output_dir);
+  int rc = fmr_mkdirs(dir, err);
+  if (rc) return rc;
+  if (!state_path(ctx->cfg, t->name, path, sizeof path))
+    return fmr_err_set(err, FMR_ERANGE, "%s: state path too long", t->name);
+  json_t *state = json_pack("{s:s, s:o, s:O}", "run_key", ctx->run_key, "input",
+                            input_identity(t->path), "record", record);
+  char *text = state ? fmr_json_dumps(state) : NULL;
+  json_decref(state);
+  if (!text) return fmr_err_set(err, FMR_ENOMEM, "%s: cannot serialise the record", t->name);
+  rc = fmr_write_file_atomic(path, text, strlen(text), err);
+  free(text);
+  return rc;
+}
+
 static json_t *record_base(const fmr_config *cfg, const fmr_volume_task *t, const char *status,
                            const char *error) {
   return json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:b}", "name", t->name, "anatomy", cfg->anatomy,
@@ -438,9 +537,16 @@ json_t *fmr_volume_record_missing(const fmr_config *cfg, const fmr_volume_task *
 
 static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t) {
+json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t, int *reused) {
   const fmr_config *cfg = ctx->cfg;
+  *reused = 0;
   if (!t->path) return fmr_volume_record_missing(cfg, t);
+  json_t *previous = try_reuse(ctx, t);
+  if (previous) {
+    *reused = 1;
+    return previous;
+  }
+  remove_previous(cfg, t->name);
   fmr_err err;
   fmr_err_clear(&err);
   vol_state v;
@@ -503,6 +609,10 @@ json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t) {
   json_object_set_new(r, "annotation", v.annotation);
   json_object_set_new(r, "annotation_problems", v.problems);
   json_object_set_new(r, "outputs", outs);
+  if (!rc && commit_state(ctx, t, r, &err) != 0) {
+    /* Outputs without a committed record would be redone anyway; say why the rerun will. */
+    FMR_LOG(FMR_LOG_WARN, "%s: %s", t->name, err.msg);
+  }
   outputs_free(&v.out);
   return r;
 }
