@@ -1,5 +1,6 @@
 #include "fmr/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -132,4 +133,50 @@ int fmr_write_file_atomic(const char *path, const void *data, size_t len, fmr_er
     return fmr_err_set(err, FMR_EIO, "%s: write failed", tmp);
   }
   return fmr_commit_file(tmp, path, err);
+}
+
+static int walk_dir(const char *root, const char *rel, int (*skip_dir)(void *, const char *),
+                    fmr_walk_fn visit, void *ctx, fmr_err *err) {
+  char dir[PATH_MAX];
+  if (snprintf(dir, sizeof dir, "%s%s%s", root, rel[0] ? "/" : "", rel) >= (int)sizeof dir)
+    return fmr_err_set(err, FMR_ERANGE, "%s/%s: path too long", root, rel);
+  DIR *d = opendir(dir);
+  if (!d) return fmr_err_set(err, FMR_EIO, "%s: cannot read directory: %s", dir, strerror(errno));
+  int rc = 0;
+  struct dirent *e;
+  while (!rc && (e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    char child[PATH_MAX], full[PATH_MAX];
+    if (snprintf(child, sizeof child, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >=
+            (int)sizeof child ||
+        snprintf(full, sizeof full, "%s/%s", root, child) >= (int)sizeof full) {
+      rc = fmr_err_set(err, FMR_ERANGE, "%s: path too long", dir);
+      break;
+    }
+    struct stat sb;
+    if (lstat(full, &sb) != 0) continue; /* vanished meanwhile */
+    if (S_ISDIR(sb.st_mode)) {
+      if (!skip_dir || !skip_dir(ctx, child)) rc = walk_dir(root, child, skip_dir, visit, ctx, err);
+    } else {
+      rc = visit(ctx, child, full);
+    }
+  }
+  closedir(d);
+  return rc;
+}
+
+int fmr_walk_files(const char *root, int (*skip_dir)(void *ctx, const char *rel), fmr_walk_fn visit,
+                   void *ctx, fmr_err *err) {
+  return walk_dir(root, "", skip_dir, visit, ctx, err);
+}
+
+static int remove_if_tmp(void *ctx, const char *rel, const char *full) {
+  size_t n = strlen(rel), s = strlen(FMR_TMP_SUFFIX);
+  if (n > s && strcmp(rel + n - s, FMR_TMP_SUFFIX) == 0 && unlink(full) == 0) ++*(size_t *)ctx;
+  return 0;
+}
+
+int fmr_remove_tmp_files(const char *root, size_t *removed, fmr_err *err) {
+  *removed = 0;
+  return fmr_walk_files(root, NULL, remove_if_tmp, removed, err);
 }

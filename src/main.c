@@ -11,7 +11,9 @@ static void usage(FILE *f) {
           "commands:\n"
           "  run CONFIG.yaml     regenerate DICOM images, masks and the manifest (use under mpirun/srun)\n"
           "  synth [options]     write a synthetic fastMRI-format dataset (see synth --help)\n"
+          "  verify OUTDIR       re-hash every output against the manifest (use under mpirun)\n"
           "  recon IN.h5 OUT.h5  reconstruct one volume to a float32 image stack (for inspection)\n"
+          "  annotations CSV     summarise a fastMRI+ annotation CSV as JSON\n"
           "  version             print the version and library versions\n");
 }
 
@@ -24,6 +26,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return fmr_cmd_run(argc - 1, argv + 1);
   if (strcmp(cmd, "synth") == 0) return fmr_cmd_synth(argc - 1, argv + 1);
   if (strcmp(cmd, "recon") == 0) return fmr_cmd_recon(argc - 1, argv + 1);
+  if (strcmp(cmd, "verify") == 0) return fmr_cmd_verify(argc - 1, argv + 1);
+  if (strcmp(cmd, "annotations") == 0) return fmr_cmd_annotations(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
     return fmr_cmd_version(argc - 1, argv + 1);
   fprintf(stderr, "fastmri-regen: unknown command '%s'\n", cmd);

@@ -32,6 +32,7 @@
 #include "fmr/manifest.h"
 #include "fmr/recon.h"
 #include "fmr/uid.h"
+#include "fmr/verify.h"
 #include "fmr/volume.h"
 
 enum { TAG_DONE = 101, TAG_TASK = 102 };
@@ -205,6 +206,10 @@ static int coordinator_prepare(run_state *st, const fmr_run_opts *opts, json_t *
 
   rc = fmr_mkdirs(st->cfg.output_dir, err);
   if (rc) goto done;
+  size_t debris = 0;
+  rc = fmr_remove_tmp_files(st->cfg.output_dir, &debris, err);
+  if (rc) goto done;
+  if (debris) FMR_LOG(FMR_LOG_INFO, "removed %zu temporary files left by an earlier run", debris);
 
   *blob = json_pack("{s:s%, s:s%, s:s, s:s, s:s, s:O}", "config", cfg_text, cfg_len, "csv", csv,
                     csv_len, "date", st->cfg.date, "time", st->cfg.time, "run_key", st->run_key,
@@ -602,4 +607,120 @@ int fmr_sched_main(int *argc, char ***argv, const fmr_run_opts *opts) {
   fftwf_mpi_cleanup();
   MPI_Finalize();
   return exit_code;
+}
+
+static int cmp_problem(const void *a, const void *b) {
+  const char *x = json_string_value(json_object_get(*(json_t *const *)a, "path"));
+  const char *y = json_string_value(json_object_get(*(json_t *const *)b, "path"));
+  return strcmp(x ? x : "", y ? y : "");
+}
+
+static int verify(MPI_Comm comm, int rank, int size, const char *outdir, int json_out) {
+  fmr_err err;
+  fmr_err_clear(&err);
+  json_t *expected = NULL, *problems = json_array();
+  char *text = NULL;
+  int status = 0;
+  if (rank == 0) {
+    status = fmr_verify_expected(outdir, &expected, &err);
+    if (status) fprintf(stderr, "fastmri-regen verify: %s\n", err.msg);
+    else text = json_dumps(expected, JSON_COMPACT);
+  }
+  MPI_Bcast(&status, 1, MPI_INT, 0, comm);
+  if (status) {
+    json_decref(problems);
+    return FMR_EXIT_USAGE;
+  }
+  run_state st;
+  memset(&st, 0, sizeof st);
+  st.comm = comm;
+  st.rank = rank;
+  if (bcast_text(&st, &text)) {
+    free(text);
+    json_decref(problems);
+    return FMR_EXIT_USAGE;
+  }
+  if (rank != 0) expected = json_loads(text, 0, NULL);
+  free(text);
+  text = NULL;
+  /* Round-robin over the sorted list: neighbouring files (one volume's slices) spread over ranks. */
+  for (size_t i = (size_t)rank; i < json_array_size(expected); i += (size_t)size) {
+    json_t *p = fmr_verify_check(outdir, json_array_get(expected, i));
+    if (p) json_array_append_new(problems, p);
+  }
+  if (rank != 0) {
+    text = json_dumps(problems, JSON_COMPACT);
+    MPI_Send(text, (int)strlen(text), MPI_CHAR, 0, TAG_DONE, comm);
+    free(text);
+  } else {
+    for (int r = 1; r < size; r++) {
+      MPI_Status stt;
+      int len = 0;
+      MPI_Probe(r, TAG_DONE, comm, &stt);
+      MPI_Get_count(&stt, MPI_CHAR, &len);
+      char *buf = malloc((size_t)len + 1);
+      if (!buf) break;
+      MPI_Recv(buf, len, MPI_CHAR, r, TAG_DONE, comm, MPI_STATUS_IGNORE);
+      buf[len] = '\0';
+      json_t *more = json_loads(buf, 0, NULL);
+      free(buf);
+      json_array_extend(problems, more);
+      json_decref(more);
+    }
+    if (fmr_verify_unexpected(outdir, expected, problems, &err))
+      fprintf(stderr, "fastmri-regen verify: %s\n", err.msg);
+    size_t n = json_array_size(problems);
+    json_t **sorted = calloc(n ? n : 1, sizeof *sorted);
+    for (size_t i = 0; sorted && i < n; i++) sorted[i] = json_array_get(problems, i);
+    if (sorted) qsort(sorted, n, sizeof *sorted, cmp_problem);
+    size_t missing = 0, changed = 0, unexpected = 0;
+    json_t *list = json_array();
+    for (size_t i = 0; sorted && i < n; i++) {
+      const char *kind = json_string_value(json_object_get(sorted[i], "problem"));
+      missing += strcmp(kind, "missing") == 0;
+      changed += strcmp(kind, "changed") == 0;
+      unexpected += strcmp(kind, "unexpected") == 0;
+      json_array_append(list, sorted[i]);
+      if (!json_out)
+        printf("%s: %s (%s)\n", kind, json_string_value(json_object_get(sorted[i], "path")),
+               json_string_value(json_object_get(sorted[i], "detail")));
+    }
+    free(sorted);
+    size_t checked = json_array_size(expected);
+    if (json_out) {
+      json_t *rep = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "outdir", outdir, "checked",
+                              (json_int_t)checked, "missing", (json_int_t)missing, "changed",
+                              (json_int_t)changed, "unexpected", (json_int_t)unexpected,
+                              "problems", list);
+      char *out = fmr_json_dumps(rep);
+      if (out) fputs(out, stdout);
+      free(out);
+      json_decref(rep);
+    } else {
+      json_decref(list);
+      printf("%zu files checked: %zu missing, %zu changed, %zu unexpected\n", checked, missing,
+             changed, unexpected);
+    }
+    status = n ? FMR_EXIT_FAILED : FMR_EXIT_OK;
+  }
+  json_decref(expected);
+  json_decref(problems);
+  MPI_Bcast(&status, 1, MPI_INT, 0, comm);
+  return status;
+}
+
+int fmr_sched_verify(int *argc, char ***argv, const char *outdir, int json_out) {
+  if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+    fprintf(stderr, "fastmri-regen: MPI_Init failed\n");
+    return FMR_EXIT_USAGE;
+  }
+  MPI_Comm comm;
+  int rank = 0, size = 1;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int status = verify(comm, rank, size, outdir, json_out);
+  MPI_Comm_free(&comm);
+  MPI_Finalize();
+  return status;
 }

@@ -17,6 +17,8 @@ int fmr_cmd_run(int argc, char **argv);
 int fmr_cmd_synth(int argc, char **argv);
 int fmr_cmd_recon(int argc, char **argv);
 int fmr_cmd_version(int argc, char **argv);
+int fmr_cmd_verify(int argc, char **argv);
+int fmr_cmd_annotations(int argc, char **argv);
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,17 @@ int fmr_write_file_atomic(const char *path, const void *data, size_t len, fmr_er
 /* Join a and b with one '/' into out; FMR_ERANGE if it does not fit. */
 int fmr_path_join(char *out, size_t out_size, const char *a, const char *b, fmr_err *err);
 
+/* Visit every non-directory entry below root (symlinks not followed), in readdir order. `rel` is
+ * the path relative to root. skip_dir, if not NULL, prunes directories for which it returns 1.
+ * A non-zero return from visit stops the walk and is returned. */
+typedef int (*fmr_walk_fn)(void *ctx, const char *rel, const char *full);
+int fmr_walk_files(const char *root, int (*skip_dir)(void *ctx, const char *rel), fmr_walk_fn visit,
+                   void *ctx, fmr_err *err);
+
+/* Remove every temporary (FMR_TMP_SUFFIX) file below root: the debris of a killed run. Returns the
+ * number removed through *removed. */
+int fmr_remove_tmp_files(const char *root, size_t *removed, fmr_err *err);
+
 #ifdef __cplusplus
 }
 #endif

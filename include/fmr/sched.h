@@ -21,6 +21,12 @@ typedef struct fmr_run_opts {
  * fmr/cmd.h, the same on every rank. */
 int fmr_sched_main(int *argc, char ***argv, const fmr_run_opts *opts);
 
+/* `verify OUTDIR`: rank 0 loads the manifest, every rank re-hashes its share of the outputs, rank 0
+ * adds unexpected files and prints one line per problem (and JSON with json_out). Collective.
+ * Returns 0 when everything matches, FMR_EXIT_FAILED on any difference, FMR_EXIT_USAGE when there
+ * is no readable manifest. */
+int fmr_sched_verify(int *argc, char ***argv, const char *outdir, int json_out);
+
 #ifdef __cplusplus
 }
 #endif
