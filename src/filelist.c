@@ -15,6 +15,8 @@
 int fmr_volume_name_valid(const char *name) {
   if (!name || !name[0]) return 0;
   if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return 0;
+  /* " file1000001" would silently become a volume of its own in the CSV. */
+  if (name[0] == ' ' || name[strlen(name) - 1] == ' ') return 0;
   size_t n = 0;
   for (const unsigned char *p = (const unsigned char *)name; *p; p++, n++) {
     if (*p == '/' || *p < 0x20 || *p == 0x7f) return 0;
@@ -220,7 +222,8 @@ static int index_add(fmr_file_index *ix, const char *stem, const char *path, con
 }
 
 /* Depth-first over one directory; `dir` is the filesystem path, `rel` the same relative to the
- * input directory ("" at the top). Names are sorted so the walk does not depend on readdir order. */
+ * input directory ("" at the top). Names are sorted so the walk does not depend on readdir
+ * order. */
 static int walk_dir(fmr_file_index *ix, const char *dir, const char *rel, fmr_err *err) {
   int rc = 0;
   size_t n = 0, cap = 0;

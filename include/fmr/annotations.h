@@ -48,7 +48,8 @@ typedef struct fmr_volume_annotations {
  * - trimmed counts well-formed rows, duplicates included, whose label had surrounding ASCII
  *   whitespace (space, \t, \r, \n, \v, \f).
  * - Numbers are optionally signed decimal integers without spaces, |v| <= 1e9. Study-level rows
- *   must have a valid slice; their coordinates may be empty and are otherwise checked and ignored. */
+ *   must have a valid slice; their coordinates may be empty, and are otherwise checked and
+ *   ignored. */
 
 typedef struct fmr_annotations fmr_annotations;
 
@@ -84,7 +85,7 @@ typedef struct fmr_annotation_totals {
 } fmr_annotation_totals;
 void fmr_annotations_totals(const fmr_annotations *a, fmr_annotation_totals *out);
 
-/* Bytes per mask pixel for a vocabulary of n labels: 1, 2, 4 or 8 (n <= 64), else 0; 1 for n = 0. */
+/* Bytes per mask pixel for a vocabulary of n labels: 1, 2, 4 or 8 (n <= 64), else 0; n = 0 -> 1. */
 size_t fmr_mask_pixel_bytes(size_t nlabels);
 
 typedef struct fmr_raster_stats {

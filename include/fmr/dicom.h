@@ -8,6 +8,7 @@
 
 #include "fmr/error.h"
 #include "fmr/header.h"
+#include "fmr/uid.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -15,28 +16,44 @@ extern "C" {
 
 /* Everything constant across one volume's series. Strings are borrowed for the call. */
 typedef struct fmr_dicom_series {
-  const char *volume;         /* PatientName = PatientID = volume name */
+  const char *volume;         /* PatientID = volume name; PatientName = "<volume>^" (family name) */
   const char *acquisition;    /* root attribute (CORPD_FBK, AXT1, ...), "" when absent */
   const char *anatomy;        /* "knee" | "brain": nominal orientation and BodyPartExamined */
   const fmr_header *hdr;      /* parsed ISMRMRD header (absent fields stay empty) */
   const char *uid_root;       /* "2.25" or an organisational root */
-  const char *uid_namespace;  /* namespace string hashed into every UID */
-  const char *date;           /* YYYYMMDD for Study/Series/Content/Acquisition dates */
-  const char *time;           /* HHMMSS */
+  const char *uid_namespace;  /* namespace string hashed into every UID; NULL: "fastmri-regen" */
+  const char *date;           /* YYYYMMDD for Study/Series/Content/Acquisition dates; NULL: empty */
+  const char *time;           /* HHMMSS; NULL: empty. Anything else fails with FMR_EINVAL */
   const char *recon_source;   /* "kspace" | "reconstruction_rss" | "reconstruction_esc" */
   int undersampled;           /* zero-filled reconstruction of undersampled k-space */
   int flip_ud, flip_lr;       /* orientation applied to the pixels (SPEC 4) */
   size_t slices, rows, cols;
   double window_center, window_width;
   const char *tool_version;   /* SoftwareVersions */
+  int coils;                  /* k-space coils (1: single-coil) for DerivationDescription; 0 unknown */
 } fmr_dicom_series;
+
+/* Which UID of a series: every UID written derives from (uid_root, uid_namespace, volume, role). */
+typedef enum {
+  FMR_DICOM_UID_STUDY,   /* role "study": StudyInstanceUID */
+  FMR_DICOM_UID_SERIES,  /* role "series": SeriesInstanceUID */
+  FMR_DICOM_UID_FRAME,   /* role "frame-of-reference": FrameOfReferenceUID, one per volume */
+  FMR_DICOM_UID_IMAGE    /* role "image", index = slice: SOPInstanceUID of that slice's file */
+} fmr_dicom_uid_role;
+
+/* The UID the image writer uses for `role` (slice only for FMR_DICOM_UID_IMAGE), so that other
+ * objects (e.g. a Segmentation) can reference the image series without rewriting the rule. */
+int fmr_dicom_uid(const fmr_dicom_series *s, fmr_dicom_uid_role role, size_t slice,
+                  char out[FMR_UID_MAX], fmr_err *err);
 
 /* Write slice `slice` (rows*cols int16 pixels, row-major, already flipped) to `path` (the caller
  * writes to a temporary name and renames). Deterministic: same inputs, same bytes. */
 int fmr_dicom_write_slice(const fmr_dicom_series *s, size_t slice, const int16_t *pixels,
                           const char *path, fmr_err *err);
 
-/* Format a DS value into at most 16 characters with the most precision that fits. */
+/* Format a DS value into at most 16 characters with the most precision that fits: the shortest
+ * decimal that reads back as v when that fits, else the longest %g form that does; "-0" becomes
+ * "0". Independent of the process locale. Returns 0, or FMR_ERANGE for NaN/Inf (out = ""). */
 int fmr_dicom_format_ds(double v, char out[17]);
 
 #ifdef __cplusplus

@@ -29,6 +29,10 @@ typedef struct fmr_synth_opts {
 /* Fill opts with defaults for an anatomy (multi-coil, 640 x 368 knee / 640 x 320 brain, frame 320). */
 void fmr_synth_defaults(const char *anatomy, fmr_synth_opts *o);
 
+/* Validate options without writing anything (what fmr_synth_volume checks first): FMR_EINVAL or
+ * FMR_ERANGE with a message naming the bad option. */
+int fmr_synth_check(const fmr_synth_opts *o, fmr_err *err);
+
 /* Write one volume named `name` to `path`. Deterministic for the same name, options and seed. On
  * failure the partly written `path` is removed. Callers wanting atomic files write to a temporary
  * name and rename it (cmd_synth does). */

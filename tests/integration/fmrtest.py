@@ -39,8 +39,7 @@ def synth(out, anatomy, names, *extra):
 
 
 def write_config(path, anatomy, dirs, file_list_names, out, annotations=None, extra=""):
-    d = os.path.dirname(path)
-    fl = os.path.join(d, f"{anatomy}_file_list.csv")
+    fl = os.path.splitext(path)[0] + "_file_list.csv"
     with open(fl, "w") as f:
         f.write("\n".join(file_list_names) + "\n")
     ann = annotations or (KNEE_CSV if anatomy == "knee" else BRAIN_CSV)
@@ -102,7 +101,10 @@ def recon_reference(kspace, h, w):
 
 def read_kspace(h5file):
     ks = h5file["kspace"][()]
-    return ks["r"].astype(np.float32) + 1j * ks["i"].astype(np.float32)
+    if ks.dtype.names:  # an h5py that does not map the {r, i} compound to complex
+        return ks["r"].astype(np.float32) + 1j * ks["i"].astype(np.float32)
+    assert ks.dtype == np.complex64, ks.dtype
+    return ks
 
 
 def nmse(ref, x):
