@@ -121,6 +121,33 @@ static json_t *task_json(const char *name, const char *path, const char *rel, in
                    "reviewed", reviewed, "lookup_error", lookup_error);
 }
 
+/* An output directory inside an input directory would have its masks/<name>.h5 found as inputs on
+ * the next run (and every such volume become ambiguous): refuse it up front. */
+static int check_output_outside_inputs(const fmr_config *cfg, fmr_err *err) {
+  char out[PATH_MAX], in[PATH_MAX], probe[PATH_MAX];
+  /* The output directory may not exist yet: resolve its deepest existing ancestor. */
+  snprintf(probe, sizeof probe, "%s", cfg->output_dir);
+  const char *rest = "";
+  while (!realpath(probe, out)) {
+    char *slash = strrchr(probe, '/');
+    if (!slash || slash == probe) return 0;
+    *slash = '\0';
+    rest = cfg->output_dir + (slash - probe);
+  }
+  if (strlen(out) + strlen(rest) >= sizeof out) return 0;
+  strcat(out, rest);
+  for (size_t i = 0; i < cfg->ninput_dirs; i++) {
+    if (!realpath(cfg->input_dirs[i], in)) continue; /* the index reports unreadable inputs */
+    size_t n = strlen(in);
+    if (strncmp(out, in, n) == 0 && (out[n] == '/' || out[n] == '\0' || n == 1))
+      return fmr_err_set(err, FMR_ECONFIG,
+                         "%s: output.dir (%s) lies inside input directory %s; choose a "
+                         "directory outside the inputs",
+                         cfg->path, cfg->output_dir, cfg->input_dirs[i]);
+  }
+  return 0;
+}
+
 /* Rank 0: read and check everything; build the blob every rank starts from. */
 static int coordinator_prepare(run_state *st, const fmr_run_opts *opts, json_t **blob,
                                fmr_err *err) {
@@ -204,6 +231,8 @@ static int coordinator_prepare(run_state *st, const fmr_run_opts *opts, json_t *
   st->tasks = json_array();
   for (size_t i = 0; i < n; i++) json_array_append(st->tasks, json_array_get(tasks, order[i].index));
 
+  rc = check_output_outside_inputs(&st->cfg, err);
+  if (rc) goto done;
   rc = fmr_mkdirs(st->cfg.output_dir, err);
   if (rc) goto done;
   size_t debris = 0;

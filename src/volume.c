@@ -354,6 +354,13 @@ static int do_volume(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v
     if (info->has_rss && info->rec_h == h && info->rec_w == w) compare_ds = "reconstruction_rss";
     else if (info->has_esc && info->rec_h == h && info->rec_w == w)
       compare_ds = "reconstruction_esc";
+    if (h > info->H || w > info->W) {
+      rc = fmr_err_set(err, FMR_EFORMAT,
+                       "%s: the stored reconstruction's %zu x %zu frame is larger than the %zu x %zu "
+                       "k-space image; set recon.source: reconstruction_rss for this data",
+                       t->path, h, w, info->H, info->W);
+      goto done;
+    }
     rc = get_plan(ctx, info->coils, info->H, info->W, &recon, err);
     if (rc) {
       fmr_err_prefix(err, "%s: ", t->path);
@@ -381,7 +388,10 @@ static int do_volume(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v
   for (size_t s = 0; s < slices; s++) {
     if (recon) {
       rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err);
-      if (!rc) rc = fmr_recon_slice(recon, h, w, plane_buf, err);
+      if (!rc && fmr_recon_slice(recon, h, w, plane_buf, err) != 0) {
+        rc = err->code;
+        fmr_err_prefix(err, "%s: slice %zu: ", t->path, s);
+      }
     } else {
       rc = fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err);
     }
@@ -502,6 +512,43 @@ static void remove_previous(const fmr_config *cfg, const char *name) {
   closedir(d);
 }
 
+/* Crash quarantine. A worker that dies inside a library (a crafted file can segfault HDF5 1.10) or
+ * is killed by the OOM killer takes the MPI job with it; the rerun would meet the same volume and
+ * die again. A marker counts the runs that started the volume and never finished it: after
+ * FMR_MAX_ATTEMPTS such runs the volume is recorded as failed instead of being tried again. */
+#define FMR_MAX_ATTEMPTS 3
+
+static int attempts_path(const fmr_config *cfg, const char *name, char *out, size_t n) {
+  return snprintf(out, n, "%s/" FMR_STATE_DIR "/attempts/%s", cfg->output_dir, name) < (int)n;
+}
+
+static int read_attempts(const fmr_config *cfg, const char *name) {
+  char path[PATH_MAX];
+  if (!attempts_path(cfg, name, path, sizeof path)) return 0;
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int n = 0;
+  if (fscanf(f, "%d", &n) != 1) n = 0;
+  fclose(f);
+  return n;
+}
+
+static void write_attempts(const fmr_config *cfg, const char *name, int n) {
+  char path[PATH_MAX], dir[PATH_MAX], text[32];
+  fmr_err err;
+  snprintf(dir, sizeof dir, "%s/" FMR_STATE_DIR "/attempts", cfg->output_dir);
+  if (!attempts_path(cfg, name, path, sizeof path) || fmr_mkdirs(dir, &err)) return;
+  int len = snprintf(text, sizeof text, "%d\n", n);
+  /* Best effort: without the marker the only loss is the quarantine. */
+  if (fmr_write_file_atomic(path, text, (size_t)len, &err))
+    FMR_LOG(FMR_LOG_WARN, "%s: %s", name, err.msg);
+}
+
+static void clear_attempts(const fmr_config *cfg, const char *name) {
+  char path[PATH_MAX];
+  if (attempts_path(cfg, name, path, sizeof path)) unlink(path);
+}
+
 /* Commit the record last: it is what makes the volume's outputs count as complete. */
 static int commit_state(const fmr_volume_ctx *ctx, const fmr_volume_task *t, json_t *record,
                         fmr_err *err) {
@@ -549,6 +596,18 @@ json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t, int *r
   remove_previous(cfg, t->name);
   fmr_err err;
   fmr_err_clear(&err);
+  int attempts = read_attempts(cfg, t->name);
+  if (attempts >= FMR_MAX_ATTEMPTS) {
+    char msg[FMR_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg,
+             "%s: %d earlier runs died while processing this volume (a crash or the OOM killer); "
+             "not tried again: delete %s/" FMR_STATE_DIR "/attempts/%s to retry",
+             t->path, attempts, cfg->output_dir, t->name);
+    json_t *r = record_base(cfg, t, "failed", msg);
+    json_object_set_new(r, "outputs", json_array());
+    return r;
+  }
+  write_attempts(cfg, t->name, attempts + 1);
   vol_state v;
   memset(&v, 0, sizeof v);
   v.nmse = NAN;
@@ -613,6 +672,7 @@ json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t, int *r
     /* Outputs without a committed record would be redone anyway; say why the rerun will. */
     FMR_LOG(FMR_LOG_WARN, "%s: %s", t->name, err.msg);
   }
+  clear_attempts(cfg, t->name); /* finished, well or badly, without dying */
   outputs_free(&v.out);
   return r;
 }
