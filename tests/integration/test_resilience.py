@@ -83,8 +83,8 @@ class ResilienceTest(unittest.TestCase):
 
     def test_sigkill_mid_run_then_resume(self):
         args = [ft.MPIEXEC, "--oversubscribe", "-np", "3", ft.BIN, "run", self.config]
-        p = subprocess.Popen(args, env=ft.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             start_new_session=True)
+        p = subprocess.Popen(args, env=ft.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
         # Kill as soon as the first volume's record is committed: mid-run by construction.
         deadline = time.time() + 300
         records = os.path.join(self.out, ".fmr", "records")
@@ -104,7 +104,15 @@ class ResilienceTest(unittest.TestCase):
         self.assertEqual(not_started_or_tmp(self.out), [])
         self.assertGreaterEqual(self.report()["reused"], done_before)
 
+    @staticmethod
+    def rank_pids(mpirun_pid):
+        with open(f"/proc/{mpirun_pid}/task/{mpirun_pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+
     def signal_run(self, sig, np_ranks):
+        """SIGUSR1 goes to mpirun, which forwards it to every rank. SIGTERM goes to the ranks
+        themselves, one by one in reverse order, as srun/Slurm deliver it: SIGTERM to mpirun itself
+        makes Open MPI kill the ranks after a second (odls_base_sigkill_timeout), see README."""
         args = ([ft.BIN, "run", self.config] if np_ranks == 1 else
                 [ft.MPIEXEC, "--oversubscribe", "-np", str(np_ranks), ft.BIN, "run", self.config])
         p = subprocess.Popen(args, env=ft.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -116,7 +124,12 @@ class ResilienceTest(unittest.TestCase):
                 break
             time.sleep(0.01)
         self.assertIsNone(p.poll(), "the run finished before the signal")
-        p.send_signal(sig)
+        if np_ranks > 1 and sig == signal.SIGTERM:
+            for pid in reversed(self.rank_pids(p.pid)):
+                os.kill(pid, sig)
+                time.sleep(0.2)
+        else:
+            p.send_signal(sig)
         _, err = p.communicate(timeout=300)
         return p.returncode, err
 
@@ -210,8 +223,8 @@ class BrokenInputTest(unittest.TestCase):
         broken["file1000103"] = "kspace"
         p = clone("file1000104")  # NaN in k-space
         with h5py.File(p, "r+") as f:
-            k = f["kspace"][()]
-            k["r"][2, 1, 10, 10] = np.nan
+            k = f["kspace"][()]  # h5py maps the {r, i} compound to complex64
+            k[2, 1, 10, 10] = complex(np.nan, 0.0)
             f["kspace"][...] = k
         broken["file1000104"] = "NaN"
         p = clone("file1000105")  # hostile XML
@@ -224,10 +237,7 @@ class BrokenInputTest(unittest.TestCase):
         broken["file1000105"] = ""
         p = clone("file1000106")  # all-zero k-space: the 99.9th percentile is 0
         with h5py.File(p, "r+") as f:
-            k = f["kspace"][()]
-            k["r"][...] = 0
-            k["i"][...] = 0
-            f["kspace"][...] = k
+            f["kspace"][...] = np.zeros(f["kspace"].shape, np.complex64)
             del f["reconstruction_rss"]
         broken["file1000106"] = ""
         names = good + sorted(broken) + ["file1000107"]  # the last one has no file

@@ -27,8 +27,8 @@
 
 /* Run a shell command, capture stdout+stderr (up to cap bytes), return the exit status. */
 static int run(const char *cmd, char *out, size_t cap) {
-  char full[4096];
-  snprintf(full, sizeof full, "%s 2>&1", cmd);
+  char full[4608];
+  if (snprintf(full, sizeof full, "%s 2>&1", cmd) >= (int)sizeof full) return -1;
   FILE *p = popen(full, "r");
   if (!p) return -1;
   size_t n = 0;
