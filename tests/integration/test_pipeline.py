@@ -162,7 +162,7 @@ class PipelineTest(unittest.TestCase):
         moved = os.path.join(self.tmp, "out-serial")
         shutil.move(self.out, moved)
         try:
-            for n in (2, 3):
+            for n in (2, 3, 16):
                 ft.pipeline(self.config, n)
                 self.assertEqual(ft.tree_hashes(self.out), ref, f"-np {n}")
                 shutil.rmtree(self.out)

@@ -109,6 +109,34 @@ class ResilienceTest(unittest.TestCase):
         with open(f"/proc/{mpirun_pid}/task/{mpirun_pid}/children") as f:
             return [int(x) for x in f.read().split()]
 
+    def test_worker_killed_then_rerun_finishes(self):
+        """A worker that dies (OOM killer, a crash inside a library) takes the MPI job down; the
+        rerun finishes the job with the same bytes."""
+        p = subprocess.Popen([ft.MPIEXEC, "--oversubscribe", "-np", "3", ft.BIN, "run", self.config],
+                             env=ft.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        records = os.path.join(self.out, ".fmr", "records")
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None:
+            if os.path.isdir(records) and os.listdir(records):
+                break
+            time.sleep(0.01)
+        self.assertIsNone(p.poll(), "the run finished before a worker could be killed")
+        os.kill(self.rank_pids(p.pid)[-1], signal.SIGKILL)
+        self.assertNotEqual(p.wait(timeout=120), 0)
+        ft.pipeline(self.config, 2)
+        self.assertEqual(ft.tree_hashes(self.out), self.reference)
+
+    def test_volume_that_keeps_killing_workers_is_quarantined(self):
+        os.makedirs(os.path.join(self.out, ".fmr", "attempts"))
+        with open(os.path.join(self.out, ".fmr", "attempts", "file1001706"), "w") as f:
+            f.write("3\n")
+        p = ft.pipeline(self.config, 2, check=False)
+        self.assertEqual(p.returncode, 1)
+        v = {v["name"]: v for v in ft.manifest(self.out)["volumes"]}
+        self.assertEqual(v["file1001706"]["status"], "failed")
+        self.assertIn("3 earlier runs died", v["file1001706"]["error"])
+        self.assertEqual(sum(x["status"] == "ok" for x in v.values()), len(NAMES) - 1)
+
     def signal_run(self, sig, np_ranks):
         """SIGUSR1 goes to mpirun, which forwards it to every rank. SIGTERM goes to the ranks
         themselves, one by one in reverse order, as srun/Slurm deliver it: SIGTERM to mpirun itself
