@@ -26,9 +26,10 @@ mkdir -p "$demo/data"
 # zero-size boxes, a study-level label) and one reviewed volume without findings (file1000033).
 knee=file1000001,file1001259,file1000143,file1001706,file1002097,file1001022,file1000033
 brain=file_brain_AXFLAIR_200_6002425,file_brain_AXT1_202_2020089,file_brain_AXFLAIR_203_6000890,file_brain_AXT1_202_6000306,file_brain_AXFLAIR_200_6002474
-"$bin" synth --anatomy knee --out "$demo/data/knee" --names "$knee" --subdirs \
+# --slices is the minimum: volumes without rows get a realistic slice count too.
+"$bin" synth --anatomy knee --out "$demo/data/knee" --names "$knee" --subdirs --slices 34 \
   --slices-from "$here/data/fastmri-plus/knee.csv"
-"$bin" synth --anatomy brain --out "$demo/data/brain" --names "$brain" --subdirs \
+"$bin" synth --anatomy brain --out "$demo/data/brain" --names "$brain" --subdirs --slices 16 \
   --slices-from "$here/data/fastmri-plus/brain.csv"
 tr ',' '\n' <<<"$knee" >"$demo/data/knee_file_list.csv"
 tr ',' '\n' <<<"$brain" >"$demo/data/brain_file_list.csv"
