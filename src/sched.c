@@ -310,15 +310,15 @@ typedef struct volume_timing {
   double seconds;
 } volume_timing;
 
-/* Plan every distinct k-space shape once on rank 0 and share FFTW's wisdom, so that with a
- * measuring planner every rank still computes with the same plan (SPEC 8). */
+/* Plan every distinct k-space shape once on rank 0 and share FFTW's wisdom, so every rank computes
+ * with the same plan (SPEC 8). With the default estimating planner the plans would agree anyway;
+ * sharing always keeps one code path and makes a measuring planner safe. */
 static int share_fft_wisdom(run_state *st, fmr_err *err) {
-  if (st->cfg.fft_effort == FMR_FFT_ESTIMATE) return 0;
   int rc = 0;
+  size_t nshapes = 0;
   if (st->rank == 0) {
     size_t n = json_array_size(st->tasks);
     size_t (*shapes)[3] = calloc(n ? n : 1, sizeof *shapes);
-    size_t nshapes = 0;
     if (!shapes) return fmr_err_set(err, FMR_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && !rc; i++) {
       const char *path = json_string_value(json_object_get(json_array_get(st->tasks, i), "path"));
@@ -347,6 +347,9 @@ static int share_fft_wisdom(run_state *st, fmr_err *err) {
   MPI_Bcast(&ok, 1, MPI_INT, 0, st->comm);
   if (!ok) return rc ? rc : fmr_err_set(err, FMR_EFFT, "FFT planning failed on rank 0");
   fftwf_mpi_broadcast_wisdom(st->comm);
+  if (st->rank == 0)
+    FMR_LOG(FMR_LOG_INFO, "FFTW plans for %zu k-space shape(s) made on rank 0 (%s) and shared",
+            nshapes, fmr_config_effort_name(st->cfg.fft_effort));
   return 0;
 }
 
@@ -388,10 +391,11 @@ static int worker_loop(run_state *st, fmr_volume_ctx *vctx) {
  * sleep rather than a blocking receive, so it neither burns a core nor misses a signal. */
 static int coordinator_loop(run_state *st, json_t **records, volume_timing *timing,
                             int *interrupted) {
-  size_t n = json_array_size(st->tasks), next = 0;
+  size_t n = json_array_size(st->tasks), next = 0, finished = 0;
   int active = st->size - 1;
   double *started = calloc(n ? n : 1, sizeof *started);
   if (!started) return FMR_ENOMEM;
+  double t_begin = now_seconds(), last_progress = t_begin;
   while (active > 0) {
     int flag = 0;
     MPI_Status status;
@@ -420,6 +424,7 @@ static int coordinator_loop(run_state *st, json_t **records, volume_timing *timi
       json_t *rec = json_object_get(msg, "record");
       if (idx >= 0 && (size_t)idx < n && json_is_object(rec)) {
         records[idx] = json_incref(rec);
+        finished++;
         timing[idx].rank = status.MPI_SOURCE;
         timing[idx].reused = json_is_true(json_object_get(msg, "reused"));
         timing[idx].seconds = now_seconds() - started[idx];
@@ -428,6 +433,14 @@ static int coordinator_loop(run_state *st, json_t **records, volume_timing *timi
       json_decref(msg);
     }
     if (stop_requested) *interrupted = 1;
+    /* Progress at most every 10 s, from rank 0 only, between messages: it never holds up a worker. */
+    double t_now = now_seconds();
+    if (finished && (t_now - last_progress >= 10.0 || finished == n)) {
+      double per = (t_now - t_begin) / (double)finished;
+      FMR_LOG(FMR_LOG_INFO, "progress: %zu/%zu volumes in %.0f s, about %.0f s to go", finished, n,
+              t_now - t_begin, per * (double)(n - finished));
+      last_progress = t_now;
+    }
     /* Missing files need no worker: record them here and move on. */
     while (next < n && !*interrupted) {
       fmr_volume_task t;
