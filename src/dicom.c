@@ -175,8 +175,10 @@ int fmr_dicom_format_ds(double v, char out[17]) {
 
 int fmr_dicom_uid(const fmr_dicom_series *s, fmr_dicom_uid_role role, size_t slice,
                   char out[FMR_UID_MAX], fmr_err *err) {
-  static const char *const roles[] = {"study", "series", "frame-of-reference", "image"};
-  if (!s || !s->volume || (unsigned)role > FMR_DICOM_UID_IMAGE)
+  static const char *const roles[] = {"study",      "series",       "frame-of-reference",
+                                      "image",      "seg-series",   "seg-instance",
+                                      "seg-dimensions"};
+  if (!s || !s->volume || (unsigned)role >= sizeof roles / sizeof *roles)
     return fmr_err_set(err, FMR_EINVAL, "fmr_dicom_uid: bad series or role");
   const char *ns = s->uid_namespace && *s->uid_namespace ? s->uid_namespace : DEFAULT_NAMESPACE;
   long index = role == FMR_DICOM_UID_IMAGE ? (long)slice : -1;
@@ -424,10 +426,10 @@ static void describe_geometry(const char *plane_name, const char *why, const spa
              "assumed.");
 }
 
-/* Patient, Study, Series, Frame of Reference and Equipment: the same in every file of the volume
- * (dcentvfy checks exactly that). */
-static int put_entities(const fmr_dicom_series *s, const fmr_header *h, const char *date,
-                        const char *time, attr_list *l, fmr_err *err) {
+/* Patient, General Study and Frame of Reference: shared by every object of the volume's study,
+ * the images and the Segmentation (fmr_dicom_study_attrs), so dcentvfy finds them equal. */
+static int put_patient_study(const fmr_dicom_series *s, const fmr_header *h, const char *date,
+                             const char *time, attr_list *l, fmr_err *err) {
   int rc = 0;
   char uid[FMR_UID_MAX], buf[128];
 
@@ -463,6 +465,23 @@ static int put_entities(const fmr_dicom_series *s, const fmr_header *h, const ch
   put_text(l, 0x0020, 0x0010, "SH", study_id);
   if (h->protocol_name[0]) put_text(l, 0x0008, 0x1030, "LO", h->protocol_name);
 
+  /* Frame of Reference: one per volume; the nominal geometry is its only content. */
+  if ((rc = fmr_dicom_uid(s, FMR_DICOM_UID_FRAME, 0, uid, err))) return rc;
+  put(l, 0x0020, 0x0052, "UI", uid);
+  put(l, 0x0020, 0x1040, "LO", "");
+  return 0;
+}
+
+/* Patient, Study, Series, Frame of Reference and Equipment: the same in every file of the volume
+ * (dcentvfy checks exactly that). */
+static int put_entities(const fmr_dicom_series *s, const fmr_header *h, const char *date,
+                        const char *time, attr_list *l, fmr_err *err) {
+  int rc = 0;
+  char uid[FMR_UID_MAX], buf[128];
+  if ((rc = put_patient_study(s, h, date, time, l, err))) return rc;
+  char mid[65];
+  clean_text(h->measurement_id, 64, mid); /* as it will be written */
+
   /* General Series */
   put(l, 0x0008, 0x0060, "CS", "MR");
   if ((rc = fmr_dicom_uid(s, FMR_DICOM_UID_SERIES, 0, uid, err))) return rc;
@@ -490,11 +509,6 @@ static int put_entities(const fmr_dicom_series *s, const fmr_header *h, const ch
     put(l, 0x0012, 0x0071, "LO", mid);
   }
 
-  /* Frame of Reference: one per volume; the nominal geometry is its only content. */
-  if ((rc = fmr_dicom_uid(s, FMR_DICOM_UID_FRAME, 0, uid, err))) return rc;
-  put(l, 0x0020, 0x0052, "UI", uid);
-  put(l, 0x0020, 0x1040, "LO", "");
-
   /* General Equipment */
   put_text(l, 0x0008, 0x0070, "LO", h->system_vendor);
   if (h->institution_name[0]) put_text(l, 0x0008, 0x0080, "LO", h->institution_name);
@@ -506,13 +520,13 @@ static int put_entities(const fmr_dicom_series *s, const fmr_header *h, const ch
   return 0;
 }
 
-/* Image Plane: the nominal geometry (see the top of the file) and the note saying so. */
-static void put_plane(const fmr_dicom_series *s, const fmr_header *h, size_t slice,
-                      attr_list *l) {
-  char note[1024];
+/* The nominal geometry of one slice (see the top of the file); the one computation behind the
+ * images' Image Plane module and the Segmentation's functional groups (fmr_dicom_geometry_of). */
+static void plane_geometry(const fmr_dicom_series *s, const fmr_header *h, size_t slice,
+                           fmr_dicom_geometry *g, const plane **pl_out, const char **why,
+                           spacing *sp_out) {
   spacing sp = voxel_spacing(h);
-  const char *why = "";
-  const plane *pl = &PLANES[choose_plane(s, h, &why)];
+  const plane *pl = &PLANES[choose_plane(s, h, why)];
   double row[3], col[3], nrm[3], pos[3];
   for (int k = 0; k < 3; k++) {
     row[k] = s->flip_lr ? -pl->row[k] : pl->row[k];
@@ -529,16 +543,36 @@ static void put_plane(const fmr_dicom_series *s, const fmr_header *h, size_t sli
     pos[k] = nrm[k] * offset - row[k] * sp.col * ((double)s->cols - 1.0) / 2.0 -
              col[k] * sp.row * ((double)s->rows - 1.0) / 2.0;
   }
-  double iop[6] = {row[0], row[1], row[2], col[0], col[1], col[2]};
-  double ps[2] = {sp.row, sp.col};
-  put_ds_list(l, 0x0020, 0x0032, pos, 3);
-  put_ds_list(l, 0x0020, 0x0037, iop, 6);
-  put_ds_list(l, 0x0028, 0x0030, ps, 2);
+  for (int k = 0; k < 3; k++) {
+    g->position[k] = pos[k];
+    g->orientation[k] = row[k];
+    g->orientation[3 + k] = col[k];
+  }
+  g->pixel_spacing[0] = sp.row;
+  g->pixel_spacing[1] = sp.col;
+  g->slice_thickness = sp.slice;
+  g->slice_location = offset;
+  *pl_out = pl;
+  *sp_out = sp;
+}
+
+/* Image Plane: the nominal geometry (see the top of the file) and the note saying so. */
+static void put_plane(const fmr_dicom_series *s, const fmr_header *h, size_t slice,
+                      attr_list *l) {
+  char note[1024];
+  fmr_dicom_geometry g;
+  const plane *pl = NULL;
+  const char *why = "";
+  spacing sp;
+  plane_geometry(s, h, slice, &g, &pl, &why, &sp);
+  put_ds_list(l, 0x0020, 0x0032, g.position, 3);
+  put_ds_list(l, 0x0020, 0x0037, g.orientation, 6);
+  put_ds_list(l, 0x0028, 0x0030, g.pixel_spacing, 2);
   /* Nominal like the rest of the geometry when the header lacks FOV z (said in ImageComments):
    * an empty SliceThickness makes dcm2niix guess the voxel size. */
-  put_ds(l, 0x0018, 0x0050, sp.slice, 1);
-  put_ds(l, 0x0018, 0x0088, sp.slice, 0);
-  put_ds(l, 0x0020, 0x1041, offset, 0);
+  put_ds(l, 0x0018, 0x0050, g.slice_thickness, 1);
+  put_ds(l, 0x0018, 0x0088, g.slice_thickness, 0);
+  put_ds(l, 0x0020, 0x1041, g.slice_location, 0);
   describe_geometry(pl->name, why, &sp, note, sizeof note);
   put_text(l, 0x0020, 0x4000, "LT", note);
 }
@@ -558,7 +592,12 @@ static void put_mr(const fmr_dicom_series *s, const fmr_header *h, attr_list *l)
   put_ds(l, 0x0018, 0x0080, positive(h->tr_ms) ? h->tr_ms : NAN, 1);
   put_ds(l, 0x0018, 0x0081, h->te_ms >= 0.0 ? h->te_ms : NAN, 1);
   if (ir) put_ds(l, 0x0018, 0x0082, h->ti_ms >= 0.0 ? h->ti_ms : NAN, 1);
-  put(l, 0x0018, 0x0091, "IS", ""); /* EchoTrainLength: not in the parsed header */
+  /* EchoTrainLength (Type 2): ISMRMRD >= 1.4 encoding/echoTrainLength when the header has it
+   * (fastMRI's do not); empty rather than a guess, and never 0 (dciodvfy warns on zero). */
+  if (h->echo_train_length > 0)
+    put_long(l, 0x0018, 0x0091, "IS", h->echo_train_length);
+  else
+    put(l, 0x0018, 0x0091, "IS", "");
   if (positive(h->h1_frequency_hz)) {
     put_ds(l, 0x0018, 0x0084, h->h1_frequency_hz / 1e6, 0); /* ImagingFrequency in MHz */
     put(l, 0x0018, 0x0085, "SH", "1H");                      /* the H1 resonance was used */
@@ -634,6 +673,24 @@ static int build(const fmr_dicom_series *s, const fmr_header *h, size_t slice,
   return 0;
 }
 
+/* The series' header, or one with every field missing when there is none. */
+static const fmr_header *series_header(const fmr_dicom_series *s, fmr_header *absent) {
+  const fmr_header *h = s->hdr;
+  if (!h) {
+    /* No header at all reads like one with every field missing. */
+    memset(absent, 0, sizeof *absent);
+    absent->encoded.matrix_x = absent->encoded.matrix_y = absent->encoded.matrix_z = -1;
+    absent->encoded.fov_x = absent->encoded.fov_y = absent->encoded.fov_z = NAN;
+    absent->recon = absent->encoded;
+    absent->e1_min = absent->e1_max = absent->e1_center = absent->receiver_channels = -1;
+    absent->echo_train_length = -1;
+    absent->field_strength_t = absent->h1_frequency_hz = absent->tr_ms = absent->te_ms = NAN;
+    absent->ti_ms = absent->flip_angle_deg = absent->echo_spacing_ms = NAN;
+    h = absent;
+  }
+  return h;
+}
+
 int fmr_dicom_write_slice(const fmr_dicom_series *s, size_t slice, const int16_t *pixels,
                           const char *path, fmr_err *err) {
   int rc = 0;
@@ -653,18 +710,7 @@ int fmr_dicom_write_slice(const fmr_dicom_series *s, size_t slice, const int16_t
     goto done;
   }
   fmr_header absent;
-  const fmr_header *h = s->hdr;
-  if (!h) {
-    /* No header at all reads like one with every field missing. */
-    memset(&absent, 0, sizeof absent);
-    absent.encoded.matrix_x = absent.encoded.matrix_y = absent.encoded.matrix_z = -1;
-    absent.encoded.fov_x = absent.encoded.fov_y = absent.encoded.fov_z = NAN;
-    absent.recon = absent.encoded;
-    absent.e1_min = absent.e1_max = absent.e1_center = absent.receiver_channels = -1;
-    absent.field_strength_t = absent.h1_frequency_hz = absent.tr_ms = absent.te_ms = NAN;
-    absent.ti_ms = absent.flip_angle_deg = absent.echo_spacing_ms = NAN;
-    h = &absent;
-  }
+  const fmr_header *h = series_header(s, &absent);
   l = calloc(1, sizeof *l);
   if (!l) {
     rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", s->volume);
@@ -677,6 +723,55 @@ int fmr_dicom_write_slice(const fmr_dicom_series *s, size_t slice, const int16_t
                               sizeof msg);
   if (rc) rc = fmr_err_set(err, rc, "%s: slice %zu: %s", s->volume, slice, msg);
 
+done:
+  free(l);
+  return rc;
+}
+
+int fmr_dicom_geometry_of(const fmr_dicom_series *s, size_t slice, fmr_dicom_geometry *g,
+                          fmr_err *err) {
+  if (!s || !g) return fmr_err_set(err, FMR_EINVAL, "fmr_dicom_geometry_of: missing argument");
+  if (slice >= s->slices)
+    return fmr_err_set(err, FMR_EINVAL, "%s: slice %zu of %zu: out of range",
+                       s->volume ? s->volume : "?", slice, s->slices);
+  fmr_header absent;
+  const plane *pl = NULL;
+  const char *why = "";
+  spacing sp;
+  plane_geometry(s, series_header(s, &absent), slice, g, &pl, &why, &sp);
+  return 0;
+}
+
+int fmr_dicom_study_attrs(const fmr_dicom_series *s, fmr_dicom_attr_fn visit, void *ctx,
+                          fmr_err *err) {
+  int rc = 0;
+  attr_list *l = NULL;
+  if (!s || !s->volume || !visit) {
+    rc = fmr_err_set(err, FMR_EINVAL, "fmr_dicom_study_attrs: missing argument");
+    goto done;
+  }
+  const char *date = s->date ? s->date : "";
+  const char *time = s->time ? s->time : "";
+  if ((*date && !valid_digits(date, 8, 8)) || (*time && !valid_digits(time, 6, 6))) {
+    rc = fmr_err_set(err, FMR_EINVAL, "%s: DICOM date/time \"%s\" \"%s\" is not YYYYMMDD HHMMSS",
+                     s->volume, date, time);
+    goto done;
+  }
+  l = calloc(1, sizeof *l);
+  if (!l) {
+    rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", s->volume);
+    goto done;
+  }
+  fmr_header absent;
+  rc = put_patient_study(s, series_header(s, &absent), date, time, l, err);
+  if (rc) goto done;
+  if (l->broken) {
+    rc = fmr_err_set(err, FMR_EDICOM, "%s: internal error building the study attributes",
+                     s->volume);
+    goto done;
+  }
+  for (size_t k = 0; k < l->n; k++)
+    visit(ctx, l->a[k].group, l->a[k].element, l->a[k].vr, l->a[k].value);
 done:
   free(l);
   return rc;

@@ -246,6 +246,9 @@ static int extract(const xmlNode *root, fmr_header *h, const char *what, fmr_err
       (rc = get_int(root, E1("center"), &h->e1_center, what, err)) < 0)
     return rc;
 #undef E1
+  /* Optional since ISMRMRD 1.4; the turbo factor of a TSE, written to DICOM EchoTrainLength. */
+  if ((rc = get_int(root, P("encoding", "echoTrainLength"), &h->echo_train_length, what, err)) < 0)
+    return rc;
 
   get_string(root, P("measurementInformation", "measurementID"), h->measurement_id,
              sizeof h->measurement_id);
@@ -286,7 +289,7 @@ static void header_clear(fmr_header *h) {
   fmr_space absent = {-1, -1, -1, NAN, NAN, NAN};
   h->encoded = h->recon = absent;
   h->e1_min = h->e1_max = h->e1_center = -1;
-  h->receiver_channels = -1;
+  h->receiver_channels = h->echo_train_length = -1;
   h->field_strength_t = h->h1_frequency_hz = NAN;
   h->tr_ms = h->te_ms = h->ti_ms = h->flip_angle_deg = h->echo_spacing_ms = NAN;
 }

@@ -16,7 +16,7 @@ extern "C" {
 
 /* Everything constant across one volume's series. Strings are borrowed for the call. */
 typedef struct fmr_dicom_series {
-  const char *volume;         /* PatientID = volume name; PatientName = "<volume>^" (family name) */
+  const char *volume;         /* PatientName = PatientID = volume name, exactly (SPEC 5.2) */
   const char *acquisition;    /* root attribute (CORPD_FBK, AXT1, ...), "" when absent */
   const char *anatomy;        /* "knee" | "brain": nominal orientation and BodyPartExamined */
   const fmr_header *hdr;      /* parsed ISMRMRD header (absent fields stay empty) */
@@ -38,13 +38,43 @@ typedef enum {
   FMR_DICOM_UID_STUDY,   /* role "study": StudyInstanceUID */
   FMR_DICOM_UID_SERIES,  /* role "series": SeriesInstanceUID */
   FMR_DICOM_UID_FRAME,   /* role "frame-of-reference": FrameOfReferenceUID, one per volume */
-  FMR_DICOM_UID_IMAGE    /* role "image", index = slice: SOPInstanceUID of that slice's file */
+  FMR_DICOM_UID_IMAGE,   /* role "image", index = slice: SOPInstanceUID of that slice's file */
+  /* The volume's DICOM Segmentation (src/seg.c): its own series in the images' study. */
+  FMR_DICOM_UID_SEG_SERIES,     /* role "seg-series": the Segmentation's SeriesInstanceUID */
+  FMR_DICOM_UID_SEG_INSTANCE,   /* role "seg-instance": its SOPInstanceUID */
+  FMR_DICOM_UID_SEG_DIMENSIONS  /* role "seg-dimensions": its DimensionOrganizationUID */
 } fmr_dicom_uid_role;
 
 /* The UID the image writer uses for `role` (slice only for FMR_DICOM_UID_IMAGE), so that other
- * objects (e.g. a Segmentation) can reference the image series without rewriting the rule. */
+ * objects (e.g. a Segmentation) can reference the image series without rewriting the rule; the
+ * SEG roles mint the Segmentation's own UIDs by the same rule. */
 int fmr_dicom_uid(const fmr_dicom_series *s, fmr_dicom_uid_role role, size_t slice,
                   char out[FMR_UID_MAX], fmr_err *err);
+
+/* The nominal geometry of one slice, exactly as the image writer writes it (values before DS
+ * formatting with fmr_dicom_format_ds), so that a Segmentation cannot disagree with the images. */
+typedef struct fmr_dicom_geometry {
+  double position[3];      /* ImagePositionPatient: centre of the top-left pixel, mm (LPS) */
+  double orientation[6];   /* ImageOrientationPatient: row direction, then column direction */
+  double pixel_spacing[2]; /* PixelSpacing: between rows \ between columns, mm */
+  double slice_thickness;  /* SliceThickness = SpacingBetweenSlices, mm */
+  double slice_location;   /* SliceLocation: signed distance of the slice from the volume centre */
+} fmr_dicom_geometry;
+
+/* Geometry of slice `slice` of the series (FMR_EINVAL when slice >= s->slices). */
+int fmr_dicom_geometry_of(const fmr_dicom_series *s, size_t slice, fmr_dicom_geometry *g,
+                          fmr_err *err);
+
+/* Visit the Patient, General Study and Frame of Reference attributes every image file of the
+ * series carries (PatientName/ID, de-identification, Study UID/date/time/ID/description, Frame of
+ * Reference UID, ...), in no particular order, so that another object of the same study (the
+ * Segmentation) carries exactly the same values: dcentvfy compares them across objects. `vr` is
+ * the two-letter VR, `value` the DICOM string form ("" = present but empty); both are borrowed for
+ * the duration of the callback. Fails like fmr_dicom_write_slice on a bad date, time or UID root. */
+typedef void (*fmr_dicom_attr_fn)(void *ctx, uint16_t group, uint16_t element, const char *vr,
+                                  const char *value);
+int fmr_dicom_study_attrs(const fmr_dicom_series *s, fmr_dicom_attr_fn visit, void *ctx,
+                          fmr_err *err);
 
 /* Write slice `slice` (rows*cols int16 pixels, row-major, already flipped) to `path` (the caller
  * writes to a temporary name and renames). Deterministic: same inputs, same bytes. */

@@ -38,6 +38,9 @@ typedef struct fmr_header {
   double flip_angle_deg;             /* NaN when absent */
   double echo_spacing_ms;            /* NaN when absent */
   char sequence_type[64];
+  int echo_train_length;             /* encoding/echoTrainLength (ISMRMRD >= 1.4); -1 when absent
+                                      * (fastMRI's headers predate it; 0 from memset also means
+                                      * unknown to the DICOM writer) */
 } fmr_header;
 
 /* Parse `len` bytes of XML. `what` names the source in messages (e.g. the file path).

@@ -117,7 +117,7 @@ static void absent_header(fmr_header *h) {
   memset(h, 0, sizeof *h);
   fmr_space none = {-1, -1, -1, NAN, NAN, NAN};
   h->encoded = h->recon = none;
-  h->e1_min = h->e1_max = h->e1_center = h->receiver_channels = -1;
+  h->e1_min = h->e1_max = h->e1_center = h->receiver_channels = h->echo_train_length = -1;
   h->field_strength_t = h->h1_frequency_hz = NAN;
   h->tr_ms = h->te_ms = h->ti_ms = h->flip_angle_deg = h->echo_spacing_ms = NAN;
 }
@@ -159,6 +159,7 @@ static void brain_header(fmr_header *h) {
   h->tr_ms = 9000, h->te_ms = 81, h->ti_ms = 2500;
   h->flip_angle_deg = 150;
   strcpy(h->sequence_type, "TurboSpinEcho");
+  h->echo_train_length = 16; /* as an ISMRMRD >= 1.4 converter writes it; fastMRI's lack it */
 }
 
 static void slice_pixels(size_t slice, int16_t *p) {
@@ -383,6 +384,7 @@ static void test_knee(const char *tmp) {
     CHECK_DUMP(d, "(0018,0080) DS [2750]");
     CHECK_DUMP(d, "(0018,0081) DS [27]");
     CHECK_NOT_DUMP(d, "(0018,0082)"); /* TI 100 in the header, but not inversion recovery */
+    CHECK_DUMP(d, "(0018,0091) IS (no value available)"); /* no echoTrainLength: Type 2 empty */
     CHECK_DUMP(d, "(0018,1314) DS [140]");
     CHECK_DUMP(d, "(0018,0020) CS [SE]");
     CHECK_DUMP(d, "(0018,0021) CS [SK]");
@@ -434,6 +436,7 @@ static void test_brain(const char *tmp) {
   CHECK_DUMP(d, "(0018,0084) DS [63.676408]");
   CHECK_DUMP(d, "(0018,0087) DS [1.494]");
   CHECK_DUMP(d, "(0018,0082) DS [2500]");
+  CHECK_DUMP(d, "(0018,0091) IS [16]");
   CHECK_DUMP(d, "(0018,0020) CS [SE\\IR]");
   CHECK_DUMP(d, "(0018,0021) CS [SK\\MP]");
   CHECK_DUMP(d, "(0018,5100) CS [HFS]");

@@ -113,6 +113,7 @@ static void test_knee(void) {
   CHECK_DBL_EQ(h.flip_angle_deg, 140);
   CHECK_STR_EQ(h.sequence_type, "TurboSpinEcho");
   CHECK_DBL_EQ(h.echo_spacing_ms, 9.96);
+  CHECK_INT_EQ(h.echo_train_length, -1); /* fastMRI's headers have no echoTrainLength */
 
   /* the length is honoured: a buffer that is not NUL-terminated after the document still parses */
   char *copy = malloc(sizeof knee_xml + 8);
@@ -153,9 +154,26 @@ static void test_sparse(void) {
   CHECK(isnan(h.h1_frequency_hz));
   CHECK(isnan(h.tr_ms) && isnan(h.te_ms) && isnan(h.ti_ms));
   CHECK(isnan(h.flip_angle_deg) && isnan(h.echo_spacing_ms));
+  CHECK_INT_EQ(h.echo_train_length, -1);
 
   CHECK_INT_EQ(parse("<ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\"/>", &h, &err), 0);
   CHECK_INT_EQ(h.recon.matrix_x, -1);
+}
+
+/* encoding/echoTrainLength (xs:long, optional, ISMRMRD >= 1.4): the turbo factor when given. */
+static void test_echo_train_length(void) {
+  fmr_header h;
+  fmr_err err;
+  CHECK_INT_EQ(parse("<ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\"><encoding>"
+                     "<trajectory>cartesian</trajectory><echoTrainLength> 16 </echoTrainLength>"
+                     "</encoding></ismrmrdHeader>", &h, &err), 0);
+  CHECK_INT_EQ(h.echo_train_length, 16);
+  CHECK_INT_EQ(parse("<ismrmrdHeader><encoding><echoTrainLength/></encoding></ismrmrdHeader>", &h,
+                     &err), 0);
+  CHECK_INT_EQ(h.echo_train_length, -1);
+  CHECK_INT_EQ(parse("<ismrmrdHeader><encoding><echoTrainLength>-3</echoTrainLength></encoding>"
+                     "</ismrmrdHeader>", &h, &err), FMR_EXML);
+  CHECK(strstr(err.msg, "encoding/echoTrainLength") != NULL);
 }
 
 static void test_namespaces_and_repeats(void) {
@@ -348,6 +366,7 @@ static void test_hostile(void) {
 int main(void) {
   test_knee();
   test_sparse();
+  test_echo_train_length();
   test_namespaces_and_repeats();
   test_strings();
   test_numbers();
