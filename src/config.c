@@ -52,6 +52,13 @@ static const key_spec keys[] = {
      "write one HDF5 label mask per reviewed volume"},
     {"output.mask_frame", T_ENUM, OFF(mask_frame), 0, "image", frame_choices,
      "image: masks in the orientation of the DICOM images; native: fastMRI's unflipped arrays"},
+    {"output.seg", T_BOOL, OFF(write_seg), 0, "true", NULL,
+     "write a DICOM Segmentation (seg/<volume>.dcm) per reviewed volume with findings"},
+    {"output.preview", T_BOOL, OFF(write_preview), 0, "true", NULL,
+     "write a PNG contact sheet of the boxes (preview/<volume>.png) per reviewed volume with "
+     "boxes"},
+    {"output.seg_codes", T_PATH, OFF(seg_codes), 0, NULL, NULL,
+     "CSV of label -> SEG coded concepts replacing the built-in configs/seg-codes.csv"},
     {"recon.source", T_ENUM, OFF(source), 0, "kspace", source_choices,
      "kspace: reconstruct from raw data; reconstruction_rss/_esc: use the stored image"},
     {"recon.flip_up_down", T_BOOL, OFF(flip_up_down), 0, "true", NULL,

@@ -52,10 +52,12 @@ static int cmp_records(const void *a, const void *b) {
  * computes (the config's SHA-256 pins the exact text). */
 static json_t *config_json(const fmr_config *cfg) {
   return json_pack(
-      "{s:s, s:{s:b}, s:{s:b, s:b, s:s}, s:{s:s, s:b, s:b, s:s}, s:{s:s, s:s, s:s, s:s}}",
+      "{s:s, s:{s:b}, s:{s:b, s:b, s:s, s:b, s:b}, s:{s:s, s:b, s:b, s:s}, s:{s:s, s:s, s:s, "
+      "s:s}}",
       "anatomy", cfg->anatomy, "input", "all_files", cfg->all_files, "output", "dicom",
       cfg->write_dicom, "masks", cfg->write_masks, "mask_frame",
-      cfg->mask_frame == FMR_MASK_FRAME_NATIVE ? "native" : "image", "recon", "source",
+      cfg->mask_frame == FMR_MASK_FRAME_NATIVE ? "native" : "image", "seg", cfg->write_seg,
+      "preview", cfg->write_preview, "recon", "source",
       fmr_config_source_name(cfg->source), "flip_up_down", cfg->flip_up_down, "flip_left_right",
       cfg->flip_left_right, "fft_effort", fmr_config_effort_name(cfg->fft_effort), "dicom",
       "uid_root", cfg->uid_root, "uid_namespace", cfg->uid_namespace, "date", cfg->date, "time",
@@ -160,12 +162,13 @@ int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) 
   if (in->mpi_version) json_object_set_new(libs, "mpi", json_string(in->mpi_version));
 
   /* Stable core first (format, volumes' shape is fixed by SPEC 7), then run-level facts. */
-  m = json_pack("{s:s, s:{s:s, s:s, s:o}, s:{s:s, s:o}, s:{s:s, s:s, s:s?, s:s, s:o, s:o}, "
+  m = json_pack("{s:s, s:{s:s, s:s, s:o}, s:{s:s, s:o}, s:{s:s, s:s, s:s?, s:s?, s:s, s:o, s:o}, "
                 "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
                 "format", FMR_MANIFEST_FORMAT, "tool", "name", "fastmri-regen", "version",
                 FMR_VERSION, "libraries", libs, "config", "sha256", in->config_sha256,
                 "settings", config_json(cfg), "annotations", "anatomy", cfg->anatomy,
                 "csv_sha256", in->annotations_sha256, "file_list_sha256", in->file_list_sha256,
+                "seg_codes_sha256", in->seg_codes_sha256,
                 "bit_order", "bit k of a mask pixel set <=> vocabulary[k] present", "vocabulary",
                 vocab, "unreadable_rows", problems, "totals", "volumes", (json_int_t)n, "ok",
                 (json_int_t)ok, "failed", (json_int_t)failed, "missing", (json_int_t)missing,

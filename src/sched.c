@@ -31,6 +31,7 @@
 #include "fmr/log.h"
 #include "fmr/manifest.h"
 #include "fmr/recon.h"
+#include "fmr/seg.h"
 #include "fmr/uid.h"
 #include "fmr/verify.h"
 #include "fmr/volume.h"
@@ -66,6 +67,7 @@ typedef struct run_state {
   json_t *tasks;  /* [{"name", "path", "rel", "reviewed", "lookup_error"}] */
   char config_sha[65], csv_sha[65], list_sha[65];
   char run_key[65]; /* SHA-256 over tool version, config text and CSV: what outputs depend on */
+  char seg_codes_sha[65]; /* the SEG code table in use ("" when SEGs are off) */
   int have_list;
 } run_state;
 
@@ -233,6 +235,14 @@ static int coordinator_prepare(run_state *st, const fmr_run_opts *opts, json_t *
 
   rc = check_output_outside_inputs(&st->cfg, err);
   if (rc) goto done;
+  /* A broken code table would fail every volume with findings: refuse it before anything starts. */
+  if (st->cfg.write_seg) {
+    fmr_seg_codes *codes = NULL;
+    rc = fmr_seg_codes_load(st->cfg.seg_codes, &codes, err);
+    if (rc) goto done;
+    snprintf(st->seg_codes_sha, sizeof st->seg_codes_sha, "%s", fmr_seg_codes_sha256(codes));
+    fmr_seg_codes_free(&codes);
+  }
   rc = fmr_mkdirs(st->cfg.output_dir, err);
   if (rc) goto done;
   size_t debris = 0;
@@ -588,6 +598,7 @@ static int run(run_state *st, const fmr_run_opts *opts) {
         .config_sha256 = st->config_sha,
         .annotations_sha256 = st->csv_sha,
         .file_list_sha256 = st->have_list ? st->list_sha : NULL,
+        .seg_codes_sha256 = st->seg_codes_sha[0] ? st->seg_codes_sha : NULL,
         .ann = st->ann,
     };
     char mpiv[MPI_MAX_LIBRARY_VERSION_STRING];

@@ -19,8 +19,10 @@
 #include "fmr/log.h"
 #include "fmr/manifest.h"
 #include "fmr/masks.h"
+#include "fmr/preview.h"
 #include "fmr/recon.h"
 #include "fmr/scale.h"
+#include "fmr/seg.h"
 #include "fmr/uid.h"
 
 #define PLAN_CACHE 8
@@ -36,21 +38,38 @@ struct fmr_volume_ctx {
   char run_key[65];
   plan_entry plans[PLAN_CACHE];
   size_t next_evict;
+  fmr_seg_codes *codes; /* SEG coded concepts (output.seg); NULL when off or unreadable */
+  fmr_err codes_err;    /* why codes is NULL with output.seg on */
 };
 
 int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, const char *run_key,
                        fmr_volume_ctx **out, fmr_err *err) {
   *out = calloc(1, sizeof **out);
   if (!*out) return fmr_err_set(err, FMR_ENOMEM, "out of memory");
-  (*out)->cfg = cfg;
-  (*out)->ann = ann;
-  snprintf((*out)->run_key, sizeof (*out)->run_key, "%s", run_key ? run_key : "");
+  fmr_volume_ctx *c = *out;
+  c->cfg = cfg;
+  c->ann = ann;
+  snprintf(c->run_key, sizeof c->run_key, "%s", run_key ? run_key : "");
+  if (cfg->write_seg) {
+    /* An unreadable override table fails every volume that would write a SEG, with the reason,
+     * rather than this call: the scheduler creates the context on every rank after the start-up
+     * agreement, where a failure on one rank would leave the others waiting. */
+    fmr_err_clear(&c->codes_err);
+    if (fmr_seg_codes_load(cfg->seg_codes, &c->codes, &c->codes_err) != 0)
+      FMR_LOG(FMR_LOG_ERROR, "%s", c->codes_err.msg);
+    /* The SEGs depend on the table too: a changed table must not reuse earlier outputs. */
+    char keytext[200];
+    snprintf(keytext, sizeof keytext, "%s\nseg-codes %s", c->run_key,
+             c->codes ? fmr_seg_codes_sha256(c->codes) : "unreadable");
+    fmr_sha256_hex(keytext, strlen(keytext), c->run_key);
+  }
   return 0;
 }
 
 void fmr_volume_ctx_free(fmr_volume_ctx **ctx) {
   if (!ctx || !*ctx) return;
   for (size_t i = 0; i < PLAN_CACHE; i++) fmr_recon_free(&(*ctx)->plans[i].recon);
+  fmr_seg_codes_free(&(*ctx)->codes);
   free(*ctx);
   *ctx = NULL;
 }
@@ -160,15 +179,9 @@ typedef struct vol_state {
   json_t *problems;     /* [string] */
 } vol_state;
 
-static int write_dicom_series(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v,
-                              const fmr_header *hdr, const int16_t *pixels, fmr_err *err) {
-  const fmr_config *cfg = ctx->cfg;
-  char dir[PATH_MAX], rel[PATH_MAX], final_path[PATH_MAX], tmp[PATH_MAX];
-  int rc = 0;
-  if (snprintf(dir, sizeof dir, "%s/dicom/%s", cfg->output_dir, t->name) >= (int)sizeof dir)
-    return fmr_err_set(err, FMR_ERANGE, "%s: output path too long", t->name);
-  rc = fmr_mkdirs(dir, err);
-  if (rc) return rc;
+/* The image series' constants: the DICOM writer's input, and what the SEG references. */
+static fmr_dicom_series series_of(const fmr_config *cfg, const fmr_volume_task *t,
+                                  const vol_state *v, const fmr_header *hdr) {
   fmr_dicom_series s = {
       .volume = t->name,
       .acquisition = v->info.acquisition,
@@ -188,7 +201,21 @@ static int write_dicom_series(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol
       .window_center = v->scaling.window_center,
       .window_width = v->scaling.window_width,
       .tool_version = FMR_VERSION,
+      .coils = (int)v->info.coils,
   };
+  return s;
+}
+
+static int write_dicom_series(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v,
+                              const fmr_header *hdr, const int16_t *pixels, fmr_err *err) {
+  const fmr_config *cfg = ctx->cfg;
+  char dir[PATH_MAX], rel[PATH_MAX], final_path[PATH_MAX], tmp[PATH_MAX];
+  int rc = 0;
+  if (snprintf(dir, sizeof dir, "%s/dicom/%s", cfg->output_dir, t->name) >= (int)sizeof dir)
+    return fmr_err_set(err, FMR_ERANGE, "%s: output path too long", t->name);
+  rc = fmr_mkdirs(dir, err);
+  if (rc) return rc;
+  fmr_dicom_series s = series_of(cfg, t, v, hdr);
   size_t plane = v->h * v->w;
   for (size_t sl = 0; sl < v->info.slices; sl++) {
     snprintf(rel, sizeof rel, "dicom/%s/%s_%03zu.dcm", t->name, t->name, sl);
@@ -209,7 +236,167 @@ static int write_dicom_series(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol
   return 0;
 }
 
-static int write_masks(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v, fmr_err *err) {
+/* Reverse the rows and/or columns of every slice of a mask in place. */
+static void flip_mask(void *mask, size_t slices, size_t h, size_t w, size_t pb, int rows,
+                      int cols) {
+  unsigned char *m = mask, tmpx[8];
+  size_t row_bytes = w * pb;
+  for (size_t s = 0; s < slices; s++) {
+    unsigned char *sl = m + s * h * row_bytes;
+    if (rows) {
+      for (size_t a = 0, b = h - 1; a < b; a++, b--)
+        for (size_t i = 0; i < row_bytes; i++) {
+          unsigned char c = sl[a * row_bytes + i];
+          sl[a * row_bytes + i] = sl[b * row_bytes + i];
+          sl[b * row_bytes + i] = c;
+        }
+    }
+    if (cols) {
+      for (size_t r = 0; r < h; r++) {
+        unsigned char *row = sl + r * row_bytes;
+        for (size_t a = 0, b = w - 1; a < b; a++, b--) {
+          memcpy(tmpx, row + a * pb, pb);
+          memcpy(row + a * pb, row + b * pb, pb);
+          memcpy(row + b * pb, tmpx, pb);
+        }
+      }
+    }
+  }
+}
+
+/* "<output.dir>/<dir>/<volume><ext>": make the directory, give the relative and temporary paths. */
+static int output_paths(const fmr_config *cfg, const char *dirname, const char *name,
+                        const char *ext, char rel[PATH_MAX], char final_path[PATH_MAX],
+                        char tmp[PATH_MAX], fmr_err *err) {
+  char dir[PATH_MAX];
+  if (snprintf(dir, PATH_MAX, "%s/%s", cfg->output_dir, dirname) >= PATH_MAX ||
+      snprintf(rel, PATH_MAX, "%s/%s%s", dirname, name, ext) >= PATH_MAX ||
+      snprintf(final_path, PATH_MAX, "%s/%s", cfg->output_dir, rel) >= PATH_MAX)
+    return fmr_err_set(err, FMR_ERANGE, "%s: output path too long", name);
+  int rc = fmr_mkdirs(dir, err);
+  if (!rc) rc = fmr_tmp_path(final_path, tmp, PATH_MAX, err);
+  return rc;
+}
+
+/* The HDF5 mask in the configured frame; `mask` (image frame) is left as it was. */
+static int write_mask_file(const fmr_config *cfg, const fmr_volume_task *t, vol_state *v,
+                           const void *mask, size_t pb, size_t nvocab, const char **vocab,
+                           fmr_err *err) {
+  size_t slices = v->info.slices, h = v->h, w = v->w;
+  int native = cfg->mask_frame == FMR_MASK_FRAME_NATIVE;
+  void *native_mask = NULL;
+  char rel[PATH_MAX], final_path[PATH_MAX], tmp[PATH_MAX];
+  int rc = output_paths(cfg, "masks", t->name, ".h5", rel, final_path, tmp, err);
+  if (rc) goto done;
+  if (native && (cfg->flip_up_down || cfg->flip_left_right)) {
+    /* fastMRI's arrays: undo the flips the images got. */
+    native_mask = malloc(slices * h * w * pb);
+    if (!native_mask) {
+      rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for the mask", t->name);
+      goto done;
+    }
+    memcpy(native_mask, mask, slices * h * w * pb);
+    flip_mask(native_mask, slices, h, w, pb, cfg->flip_up_down, cfg->flip_left_right);
+  }
+  fmr_mask_file mf = {
+      .volume = t->name,
+      .anatomy = cfg->anatomy,
+      .frame = native ? "native" : "image",
+      .flip_ud = native ? 0 : cfg->flip_up_down,
+      .flip_lr = native ? 0 : cfg->flip_left_right,
+      .slices = slices,
+      .h = h,
+      .w = w,
+      .pixel_bytes = pb,
+      .mask = native_mask ? native_mask : mask,
+      .nvocab = nvocab,
+      .vocab = vocab,
+  };
+  rc = fmr_masks_write(tmp, &mf, err);
+  if (rc) {
+    unlink(tmp);
+    goto done;
+  }
+  rc = fmr_commit_file(tmp, final_path, err);
+  if (!rc && outputs_add(&v->out, rel, "mask"))
+    rc = fmr_err_set(err, FMR_ENOMEM, "out of memory");
+done:
+  free(native_mask);
+  return rc;
+}
+
+/* The DICOM Segmentation: only when some label has pixels (a SEG needs a frame). */
+static int write_seg_file(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v,
+                          const fmr_dicom_series *series, const void *mask, size_t pb,
+                          size_t nvocab, const char **vocab, fmr_err *err) {
+  const fmr_config *cfg = ctx->cfg;
+  fmr_seg_input in = {
+      .series = series,
+      .mask = mask,
+      .pixel_bytes = pb,
+      .nvocab = nvocab,
+      .vocab = vocab,
+      .codes = ctx->codes,
+  };
+  if (fmr_seg_count_segments(&in) == 0) return 0; /* no findings: no SEG, table or not */
+  if (!ctx->codes)
+    return fmr_err_set(err, FMR_ECONFIG, "%s: no SEG code table: %s", t->name, ctx->codes_err.msg);
+  char rel[PATH_MAX], final_path[PATH_MAX], tmp[PATH_MAX];
+  int rc = output_paths(cfg, "seg", t->name, ".dcm", rel, final_path, tmp, err);
+  if (rc) return rc;
+  rc = fmr_seg_write(&in, tmp, err);
+  if (rc) {
+    unlink(tmp);
+    return rc;
+  }
+  rc = fmr_commit_file(tmp, final_path, err);
+  if (!rc && outputs_add(&v->out, rel, "seg")) rc = fmr_err_set(err, FMR_ENOMEM, "out of memory");
+  return rc;
+}
+
+/* The PNG contact sheet: only when some box draws something. */
+static int write_preview_file(const fmr_config *cfg, const fmr_volume_task *t, vol_state *v,
+                              const fmr_volume_annotations *va, const int16_t *pixels,
+                              size_t nvocab, const char **vocab, fmr_err *err) {
+  fmr_preview_box *boxes = NULL;
+  size_t nboxes = 0;
+  int rc = fmr_preview_boxes(va, v->info.slices, v->h, v->w, cfg->flip_up_down,
+                             cfg->flip_left_right, &boxes, &nboxes, err);
+  if (rc || nboxes == 0) goto done;
+  fmr_preview_input in = {
+      .volume = t->name,
+      .slices = v->info.slices,
+      .rows = v->h,
+      .cols = v->w,
+      .pixels = pixels,
+      .window_center = v->scaling.window_center,
+      .window_width = v->scaling.window_width,
+      .boxes = boxes,
+      .nboxes = nboxes,
+      .nvocab = nvocab,
+      .vocab = vocab,
+  };
+  char rel[PATH_MAX], final_path[PATH_MAX], tmp[PATH_MAX];
+  rc = output_paths(cfg, "preview", t->name, ".png", rel, final_path, tmp, err);
+  if (rc) goto done;
+  rc = fmr_preview_write(&in, tmp, err);
+  if (rc) {
+    unlink(tmp);
+    goto done;
+  }
+  rc = fmr_commit_file(tmp, final_path, err);
+  if (!rc && outputs_add(&v->out, rel, "preview"))
+    rc = fmr_err_set(err, FMR_ENOMEM, "out of memory");
+done:
+  free(boxes);
+  return rc;
+}
+
+/* Everything made from the volume's fastMRI+ rows: the label statistics of the record, and the
+ * HDF5 mask, the DICOM Segmentation and the PNG sheet as configured. The mask is rasterised once,
+ * in the frame of the images (what the SEG and the sheet need). */
+static int write_annotations(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v,
+                             const fmr_header *hdr, const int16_t *pixels, fmr_err *err) {
   const fmr_config *cfg = ctx->cfg;
   const fmr_annotations *ann = ctx->ann;
   size_t nvocab = fmr_annotations_vocab_size(ann);
@@ -234,15 +421,14 @@ static int write_masks(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state 
   }
   for (size_t k = 0; k < nvocab; k++) vocab[k] = fmr_annotations_vocab(ann, k);
 
-  /* The boxes live in the fastMRI+ frame: fastMRI's rows flipped up/down. */
-  int native_rows = cfg->mask_frame == FMR_MASK_FRAME_NATIVE ? 1 : !cfg->flip_up_down;
-  int flip_cols = cfg->mask_frame == FMR_MASK_FRAME_IMAGE && cfg->flip_left_right;
+  /* The boxes live in the fastMRI+ frame: fastMRI's rows flipped up/down. The images' frame
+   * differs from it by !flip_up_down (rows) and flip_left_right (columns). */
   const fmr_volume_annotations *va = fmr_annotations_find(ann, t->name);
   fmr_raster_stats st;
   memset(&st, 0, sizeof st);
   if (va) {
-    rc = fmr_annotations_rasterize(va, slices, h, w, native_rows, mask, pb, label_pixels, &st,
-                                   add_problem, v->problems, err);
+    rc = fmr_annotations_rasterize(va, slices, h, w, !cfg->flip_up_down, mask, pb, label_pixels,
+                                   &st, add_problem, v->problems, err);
     if (rc) goto done;
     for (size_t i = 0; i < va->nboxes; i++)
       if (va->boxes[i].label >= 0 && (size_t)va->boxes[i].label < nvocab)
@@ -253,18 +439,7 @@ static int write_masks(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state 
     for (size_t i = 0; i < va->nproblems; i++)
       json_array_append_new(v->problems, json_string(va->problems[i]));
   }
-  if (flip_cols) {
-    unsigned char *m = mask;
-    for (size_t r = 0; r < slices * h; r++) {
-      unsigned char *row = m + r * w * pb;
-      for (size_t a = 0, b = w - 1; a < b; a++, b--) {
-        unsigned char tmpx[8];
-        memcpy(tmpx, row + a * pb, pb);
-        memcpy(row + a * pb, row + b * pb, pb);
-        memcpy(row + b * pb, tmpx, pb);
-      }
-    }
-  }
+  if (cfg->flip_left_right) flip_mask(mask, slices, h, w, pb, 0, 1);
   for (size_t k = 0; k < nvocab; k++) {
     if (!label_boxes[k] && !label_pixels[k]) continue;
     json_object_set_new(v->labels, vocab[k],
@@ -283,40 +458,19 @@ static int write_masks(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state 
   json_object_set_new(v->annotation, "trimmed_labels",
                       json_integer(va ? (json_int_t)va->trimmed : 0));
 
-  char dir[PATH_MAX], rel[PATH_MAX], final_path[PATH_MAX], tmp[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s/masks", cfg->output_dir);
-  rc = fmr_mkdirs(dir, err);
-  if (rc) goto done;
-  snprintf(rel, sizeof rel, "masks/%s.h5", t->name);
-  if (snprintf(final_path, sizeof final_path, "%s/%s", cfg->output_dir, rel) >=
-      (int)sizeof final_path) {
-    rc = fmr_err_set(err, FMR_ERANGE, "%s: output path too long", t->name);
-    goto done;
+  if (cfg->write_masks) {
+    rc = write_mask_file(cfg, t, v, mask, pb, nvocab, vocab, err);
+    if (rc) goto done;
   }
-  rc = fmr_tmp_path(final_path, tmp, sizeof tmp, err);
-  if (rc) goto done;
-  fmr_mask_file mf = {
-      .volume = t->name,
-      .anatomy = cfg->anatomy,
-      .frame = cfg->mask_frame == FMR_MASK_FRAME_NATIVE ? "native" : "image",
-      .flip_ud = cfg->mask_frame == FMR_MASK_FRAME_NATIVE ? 0 : cfg->flip_up_down,
-      .flip_lr = cfg->mask_frame == FMR_MASK_FRAME_NATIVE ? 0 : cfg->flip_left_right,
-      .slices = slices,
-      .h = h,
-      .w = w,
-      .pixel_bytes = pb,
-      .mask = mask,
-      .nvocab = nvocab,
-      .vocab = vocab,
-  };
-  rc = fmr_masks_write(tmp, &mf, err);
-  if (rc) {
-    unlink(tmp);
-    goto done;
+  if (cfg->write_seg) {
+    fmr_dicom_series series = series_of(cfg, t, v, hdr);
+    rc = write_seg_file(ctx, t, v, &series, mask, pb, nvocab, vocab, err);
+    if (rc) goto done;
   }
-  rc = fmr_commit_file(tmp, final_path, err);
-  if (rc) goto done;
-  if (outputs_add(&v->out, rel, "mask")) rc = fmr_err_set(err, FMR_ENOMEM, "out of memory");
+  if (cfg->write_preview) {
+    rc = write_preview_file(cfg, t, v, va, pixels, nvocab, vocab, err);
+    if (rc) goto done;
+  }
 done:
   free(vocab);
   free(label_boxes);
@@ -424,8 +578,9 @@ static int do_volume(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v
     rc = write_dicom_series(ctx, t, v, &hdr, pixels, err);
     if (rc) goto done;
   }
-  if (cfg->write_masks && t->reviewed) {
-    rc = write_masks(ctx, t, v, err);
+  /* Only volumes in the fastMRI+ file list were reviewed: the others get no mask, SEG or sheet. */
+  if (t->reviewed && (cfg->write_masks || cfg->write_seg || cfg->write_preview)) {
+    rc = write_annotations(ctx, t, v, &hdr, pixels, err);
     if (rc) goto done;
   }
 done:
@@ -500,6 +655,15 @@ static void remove_previous(const fmr_config *cfg, const char *name) {
   if (snprintf(path, sizeof path, "%s/masks/%s.h5" FMR_TMP_SUFFIX, cfg->output_dir, name) <
       (int)sizeof path)
     unlink(path);
+  static const char *const others[][2] = {{"seg", ".dcm"}, {"preview", ".png"}};
+  for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+    if (snprintf(path, sizeof path, "%s/%s/%s%s", cfg->output_dir, others[i][0], name,
+                 others[i][1]) < (int)sizeof path)
+      unlink(path);
+    if (snprintf(path, sizeof path, "%s/%s/%s%s" FMR_TMP_SUFFIX, cfg->output_dir, others[i][0],
+                 name, others[i][1]) < (int)sizeof path)
+      unlink(path);
+  }
   char dir[PATH_MAX];
   if (snprintf(dir, sizeof dir, "%s/dicom/%s", cfg->output_dir, name) >= (int)sizeof dir) return;
   DIR *d = opendir(dir);
@@ -601,8 +765,8 @@ json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t, int *r
     char msg[FMR_ERR_MSG_MAX];
     snprintf(msg, sizeof msg,
              "%s: %d earlier runs died while processing this volume (a crash or the OOM killer); "
-             "not tried again: delete %s/" FMR_STATE_DIR "/attempts/%s to retry",
-             t->path, attempts, cfg->output_dir, t->name);
+             "not tried again: delete " FMR_STATE_DIR "/attempts/%s in output.dir to retry",
+             t->rel_path ? t->rel_path : t->name, attempts, t->name);
     json_t *r = record_base(cfg, t, "failed", msg);
     json_object_set_new(r, "outputs", json_array());
     return r;
@@ -637,6 +801,16 @@ json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t, int *r
     FMR_LOG(FMR_LOG_WARN, "%s: failed: %s", t->name, err.msg);
   }
 
+  /* Messages name the input by its path relative to its input directory, as the record does: the
+   * manifest must not change with where a site mounts the data. */
+  if (rc && t->rel_path) {
+    size_t plen = strlen(t->path);
+    if (strncmp(err.msg, t->path, plen) == 0) {
+      char msg[FMR_ERR_MSG_MAX];
+      snprintf(msg, sizeof msg, "%s%s", t->rel_path, err.msg + plen);
+      memcpy(err.msg, msg, sizeof msg);
+    }
+  }
   json_t *r = record_base(cfg, t, rc ? "failed" : "ok", rc ? err.msg : NULL);
   if (v.have_info) {
     json_object_set_new(r, "undersampled", json_boolean(v.info.undersampled));

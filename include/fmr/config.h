@@ -31,6 +31,9 @@ typedef struct fmr_config {
   int write_dicom;
   int write_masks;
   fmr_mask_frame mask_frame;
+  int write_seg;            /* DICOM Segmentation per reviewed volume with findings */
+  int write_preview;        /* PNG contact sheet per reviewed volume with boxes */
+  char *seg_codes;          /* label -> coded concept table overriding the built-in; NULL: built-in */
   /* recon */
   fmr_recon_source source;
   int flip_up_down;

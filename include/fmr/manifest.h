@@ -21,6 +21,7 @@ typedef struct fmr_run_inputs {
   const char *config_sha256;
   const char *annotations_sha256;
   const char *file_list_sha256;    /* NULL when there is no list */
+  const char *seg_codes_sha256;    /* SEG coded-concept table in use; NULL when SEGs are off */
   const fmr_annotations *ann;
   const char *mpi_version;         /* MPI_Get_library_version, passed in by the scheduler */
 } fmr_run_inputs;

@@ -48,11 +48,31 @@ static void test_defaults_and_paths(void) {
   CHECK_INT_EQ(cfg.write_dicom, 1);
   CHECK_INT_EQ(cfg.write_masks, 1);
   CHECK_INT_EQ(cfg.mask_frame, FMR_MASK_FRAME_IMAGE);
+  CHECK_INT_EQ(cfg.write_seg, 1);
+  CHECK_INT_EQ(cfg.write_preview, 1);
+  CHECK(cfg.seg_codes == NULL); /* the built-in table */
   CHECK_INT_EQ(cfg.fft_effort, FMR_FFT_ESTIMATE);
   CHECK_STR_EQ(cfg.uid_root, "2.25");
   CHECK_STR_EQ(cfg.date, "20000101");
   CHECK_STR_EQ(cfg.log_level, "info");
   fmr_config_free(&cfg);
+}
+
+/* The annotation outputs can be switched off, and the SEG code table replaced (a path relative to
+ * the config file). */
+static void test_annotation_outputs(void) {
+  char text[1024];
+  snprintf(text, sizeof text, "%s  seg: false\n  preview: false\n  seg_codes: codes/seg.csv\n",
+           minimal);
+  fmr_config cfg;
+  fmr_err err;
+  CHECK_INT_EQ(parse(text, &cfg, &err), 0);
+  CHECK_INT_EQ(cfg.write_seg, 0);
+  CHECK_INT_EQ(cfg.write_preview, 0);
+  CHECK_STR_EQ(cfg.seg_codes, "/etc/fmr/codes/seg.csv");
+  fmr_config_free(&cfg);
+  snprintf(text, sizeof text, "%s  seg: maybe\n", minimal);
+  expect_error(text, "output.seg");
 }
 
 static void test_overrides(void) {
@@ -106,6 +126,7 @@ static void test_errors(void) {
 int main(void) {
   test_defaults_and_paths();
   test_overrides();
+  test_annotation_outputs();
   test_errors();
   return fmr_test_end();
 }
