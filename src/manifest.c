@@ -158,11 +158,21 @@ int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) 
   json_t *problems = json_array();
   for (size_t k = 0; k < fmr_annotations_nproblems(in->ann); k++)
     json_array_append_new(problems, json_string(fmr_annotations_problem(in->ann, k)));
+  /* The whole CSV's counts (every volume, processed or not), so a reader sees the release's quirks
+   * next to the vocabulary they shaped. */
+  fmr_annotation_totals at;
+  fmr_annotations_totals(in->ann, &at);
+  json_t *csv_totals = json_pack(
+      "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows", (json_int_t)at.rows, "volumes",
+      (json_int_t)at.volumes, "boxes", (json_int_t)at.boxes, "study_level",
+      (json_int_t)at.study_level, "degenerate", (json_int_t)at.degenerate, "duplicates",
+      (json_int_t)at.duplicates, "trimmed_labels", (json_int_t)at.trimmed, "malformed",
+      (json_int_t)at.malformed);
   json_t *libs = fmr_manifest_library_versions();
   if (in->mpi_version) json_object_set_new(libs, "mpi", json_string(in->mpi_version));
 
   /* Stable core first (format, volumes' shape is fixed by SPEC 7), then run-level facts. */
-  m = json_pack("{s:s, s:{s:s, s:s, s:o}, s:{s:s, s:o}, s:{s:s, s:s, s:s?, s:s?, s:s, s:o, s:o}, "
+  m = json_pack("{s:s, s:{s:s, s:s, s:o}, s:{s:s, s:o}, s:{s:s, s:s, s:s?, s:s?, s:s, s:o, s:o, s:o}, "
                 "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
                 "format", FMR_MANIFEST_FORMAT, "tool", "name", "fastmri-regen", "version",
                 FMR_VERSION, "libraries", libs, "config", "sha256", in->config_sha256,
@@ -170,7 +180,8 @@ int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) 
                 "csv_sha256", in->annotations_sha256, "file_list_sha256", in->file_list_sha256,
                 "seg_codes_sha256", in->seg_codes_sha256,
                 "bit_order", "bit k of a mask pixel set <=> vocabulary[k] present", "vocabulary",
-                vocab, "unreadable_rows", problems, "totals", "volumes", (json_int_t)n, "ok",
+                vocab, "csv_totals", csv_totals, "unreadable_rows", problems, "totals", "volumes",
+                (json_int_t)n, "ok",
                 (json_int_t)ok, "failed", (json_int_t)failed, "missing", (json_int_t)missing,
                 "outputs", (json_int_t)outputs, "bytes", bytes, "volumes", vols);
   vols = NULL;

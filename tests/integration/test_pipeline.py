@@ -69,6 +69,13 @@ class PipelineTest(unittest.TestCase):
                 self.assertEqual(os.path.getsize(p), o["bytes"])
                 self.assertEqual(ft.sha256(p), o["sha256"], o["path"])
         self.assertEqual(m["annotations"]["vocabulary"], self.vocab)
+        # Whole-CSV counts, against the csv module.
+        ct = m["annotations"]["csv_totals"]
+        self.assertEqual(ct["rows"], len(self.rows))
+        self.assertEqual(ct["volumes"], len({r["file"] for r in self.rows}))
+        self.assertEqual(ct["study_level"], sum(r["study_level"] == "Yes" for r in self.rows))
+        self.assertEqual(ct["duplicates"], len(self.rows) - len({tuple(r.values()) for r in self.rows}))
+        self.assertEqual(ct["trimmed_labels"], sum(r["label"] != r["label"].strip() for r in self.rows))
         self.assertEqual(m["totals"]["ok"], len(self.names))
         # No temporary file survives a run.
         for d, _, files in os.walk(self.out):
