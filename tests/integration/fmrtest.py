@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+import xml.etree.ElementTree as ET  # noqa: F401  (used by tests through ft.ET)
 
 import numpy as np
 

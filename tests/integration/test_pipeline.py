@@ -205,6 +205,47 @@ class PipelineTest(unittest.TestCase):
                              os.listdir(os.path.join(out, "dicom", "file1000002")))
             shutil.rmtree(out)
 
+    def test_undersampled_and_short_volumes(self):
+        """A test-style (undersampled, no stored image) volume is reconstructed zero-filled and
+        flagged; rows naming slices a volume does not have are reported per row, never dropped."""
+        data = os.path.join(self.tmp, "data-edge")
+        ft.synth(data, "knee", ["file1000000"], "--size", "352x336", "--frame", "320x320",
+                 "--coils", "2", "--slices", "6", "--undersampled")
+        ft.synth(data, "knee", ["file1001259"], "--size", "352x336", "--frame", "320x320",
+                 "--coils", "2", "--slices", "12")
+        out = os.path.join(self.tmp, "out-edge")
+        cfg = ft.write_config(os.path.join(self.tmp, "edge.yaml"), "knee", [data],
+                              ["file1000000", "file1001259"], out)
+        ft.pipeline(cfg, 2)
+        v = {x["name"]: x for x in ft.manifest(out)["volumes"]}
+        u = v["file1000000"]
+        self.assertEqual(u["status"], "ok", u["error"])
+        self.assertTrue(u["undersampled"])
+        self.assertTrue(u["zero_filled"])
+        self.assertIsNone(u["nmse_vs_stored"])
+        with h5py.File(os.path.join(data, "file1000000.h5"), "r") as f:
+            self.assertNotIn("reconstruction_rss", f)
+            root = ft.ET.fromstring(f["ismrmrd_header"][()])
+            ns = {"m": "http://www.ismrm.org/ISMRMRD"}
+            mx = int(root.find("m:encoding/m:reconSpace/m:matrixSize/m:x", ns).text)
+            my = int(root.find("m:encoding/m:reconSpace/m:matrixSize/m:y", ns).text)
+            ref = ft.recon_reference(ft.read_kspace(f), mx, my)  # zero-filled: masked lines are 0
+        self.assertEqual(u["frame"], [mx, my])
+        px_ref, _, _ = ft.scale_reference(ft.orient(ref.astype(np.float32)))
+        px = np.stack([d.pixel_array for d in self.dicom_stack(out, "file1000000")]).astype(np.int32)
+        diff = np.abs(px - px_ref.astype(np.int32))
+        self.assertLessEqual(int(diff.max()), 1)
+        self.assertLessEqual(np.count_nonzero(diff) / diff.size, 1e-3)
+
+        short = v["file1001259"]
+        expected_bad = [r for r in self.rows if r["file"] == "file1001259" and int(r["slice"]) >= 12]
+        self.assertTrue(expected_bad)
+        self.assertEqual(short["annotation"]["bad_slice"], len(expected_bad))
+        self.assertEqual(len(short["annotation_problems"]), len(expected_bad))
+        for msg in short["annotation_problems"]:
+            self.assertIn("knee.csv:", msg)
+            self.assertIn("slice", msg)
+
     def test_bad_config_is_a_startup_error_with_position(self):
         cfg = os.path.join(self.tmp, "broken.yaml")
         with open(cfg, "w") as f:
