@@ -15,6 +15,7 @@
 #include "fmr/kspace.h"
 #include "fmr/log.h"
 #include "fmr/recon.h"
+#include "h5util.h"
 
 typedef struct recon_args {
   const char *source; /* "kspace", "reconstruction_rss" or "reconstruction_esc" */
@@ -118,15 +119,9 @@ static int parse_args(int argc, char **argv, recon_args *a) {
 
 /* ---- the output file ---------------------------------------------------------------------------- */
 
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *ctx) {
-  if (n == 0 && e->desc) snprintf(ctx, 256, "%s", e->desc);
-  return 0;
-}
-
 static int h5_fail(fmr_err *err, const char *path, const char *what) {
-  char detail[256] = "no detail from HDF5";
-  (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, detail);
-  (void)H5Eclear2(H5E_DEFAULT);
+  char detail[256];
+  fmr__h5_error_detail(detail, sizeof detail);
   return fmr_err_set(err, FMR_EIO, "%s: %s (HDF5: %s)", path, what, detail);
 }
 
@@ -340,15 +335,13 @@ int fmr_cmd_recon(int argc, char **argv) {
   if (st != 0) return st;
 
   /* HDF5 would print its error stack for every failed call; our messages carry what matters. */
-  H5E_auto2_t func = NULL;
-  void *data = NULL;
-  int saved = H5Eget_auto2(H5E_DEFAULT, &func, &data) >= 0;
-  (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  fmr__h5_quiet quiet;
+  fmr__h5_quiet_begin(&quiet);
 
   fmr_err err;
   fmr_err_clear(&err);
   int rc = reconstruct(&a, &err);
-  if (saved) (void)H5Eset_auto2(H5E_DEFAULT, func, data);
+  fmr__h5_quiet_end(&quiet);
   if (rc < 0) {
     fprintf(stderr, "fastmri-regen recon: %s\n", err.msg[0] ? err.msg : fmr_strerror(rc));
     return FMR_EXIT_FAILED;

@@ -15,6 +15,7 @@
 #include "fmr/annotations.h"
 #include "fmr/cmd.h"
 #include "fmr/error.h"
+#include "fmr/fsutil.h"
 #include "fmr/kspace.h"
 #include "fmr/synth.h"
 
@@ -96,53 +97,11 @@ static int names_add(name_list *l, const char *s, size_t len) {
   return 0;
 }
 
-static int read_whole(const char *path, char **data, size_t *len, fmr_err *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return fmr_err_set(err, FMR_ENOENT, "%s: %s", path, strerror(errno));
-  int rc = 0;
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap + 1);
-  if (!buf) {
-    rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
-    goto done;
-  }
-  for (;;) {
-    if (n == cap) {
-      if (cap >= SYNTH_MAX_INPUT) {
-        rc = fmr_err_set(err, FMR_ERANGE, "%s: larger than %u bytes", path, SYNTH_MAX_INPUT);
-        goto done;
-      }
-      char *b = realloc(buf, 2 * cap + 1);
-      if (!b) {
-        rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
-        goto done;
-      }
-      buf = b;
-      cap *= 2;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  if (ferror(f)) {
-    rc = fmr_err_set(err, FMR_EIO, "%s: read error", path);
-    goto done;
-  }
-  buf[n] = '\0';
-  *data = buf;
-  *len = n;
-  buf = NULL;
-done:
-  free(buf);
-  fclose(f);
-  return rc;
-}
-
 /* One name per line; CR, surrounding blanks and blank lines ignored (SPEC 2.3). */
 static int names_from_list(const char *path, size_t count, name_list *l, fmr_err *err) {
   char *data = NULL;
   size_t len = 0;
-  int rc = read_whole(path, &data, &len, err);
+  int rc = fmr_read_file(path, SYNTH_MAX_INPUT, &data, &len, err);
   if (rc) return rc;
   size_t line = 0;
   for (const char *p = data; p < data + len && l->n < count;) {
@@ -412,7 +371,7 @@ int fmr_cmd_synth(int argc, char **argv) {
   }
   if (slices_from) {
     size_t len = 0;
-    if (read_whole(slices_from, &csv, &len, &err) != 0 ||
+    if (fmr_read_file(slices_from, SYNTH_MAX_INPUT, &csv, &len, &err) != 0 ||
         fmr_annotations_parse(slices_from, csv, len, &ann, &err) != 0) {
       fprintf(stderr, "fastmri-regen synth: %s\n", err.msg);
       goto done;

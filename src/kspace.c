@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "fmr/header.h"
+#include "h5util.h"
 
 struct fmr_kspace {
   char *path;
@@ -28,49 +29,10 @@ struct fmr_kspace {
 
 /* ---- HDF5 error handling ------------------------------------------------------------------------ */
 
-/* HDF5 prints its whole error stack to stderr by default; in a batch of thousands of files that is
- * noise, and the useful line is the innermost description, which goes into our message instead.
- * The previous handler is restored so that other modules (and the caller) keep their setting. */
-typedef struct h5_quiet {
-  H5E_auto2_t func;
-  void *data;
-  int saved;
-} h5_quiet;
-
-static void h5_quiet_begin(h5_quiet *q) {
-  q->saved = H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) >= 0;
-  (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* failure only means HDF5 keeps printing */
-}
-
-static void h5_quiet_end(const h5_quiet *q) {
-  if (q->saved) (void)H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-typedef struct h5_detail {
-  char *buf;
-  size_t size;
-} h5_detail;
-
-static herr_t h5_walk_innermost(unsigned n, const H5E_error2_t *e, void *ctx) {
-  h5_detail *d = ctx;
-  if (n == 0 && e->desc && e->desc[0]) snprintf(d->buf, d->size, "%s", e->desc);
-  return 0;
-}
-
-/* The most specific message on HDF5's error stack (e.g. "truncated file: eof = ..."), then clear
- * the stack so the next failure starts afresh. */
-static const char *h5_error_detail(char *buf, size_t size) {
-  snprintf(buf, size, "no detail from HDF5");
-  h5_detail d = {buf, size};
-  (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_innermost, &d);
-  (void)H5Eclear2(H5E_DEFAULT);
-  return buf;
-}
-
 /* Record an HDF5 failure: "<path>: <what>: <innermost HDF5 message>". */
 static int h5_fail(fmr_err *err, const char *path, const char *what) {
   char detail[256];
-  h5_error_detail(detail, sizeof detail);
+  fmr__h5_error_detail(detail, sizeof detail);
   return fmr_err_set(err, FMR_EHDF5, "%s: %s (HDF5: %s)", path, what, detail);
 }
 
@@ -711,7 +673,7 @@ static int open_checked(fmr_kspace *ks, fmr_err *err) {
   ks->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
   if (ks->file < 0) {
     char detail[256];
-    h5_error_detail(detail, sizeof detail);
+    fmr__h5_error_detail(detail, sizeof detail);
     rc = fmr_err_set(err, FMR_EFORMAT, "%s: not a readable HDF5 file (HDF5: %s)", path, detail);
     goto done;
   }
@@ -786,10 +748,10 @@ int fmr_kspace_open(const char *path, fmr_kspace **out, fmr_err *err) {
     free(ks);
     return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
   }
-  h5_quiet q;
-  h5_quiet_begin(&q);
+  fmr__h5_quiet q;
+  fmr__h5_quiet_begin(&q);
   int rc = open_checked(ks, err);
-  h5_quiet_end(&q);
+  fmr__h5_quiet_end(&q);
   if (rc < 0) {
     fmr_kspace_close(&ks);
     return rc;
@@ -814,48 +776,51 @@ static int select_slice(hid_t dset, int rank, const hsize_t *count, size_t slice
   return *mspace < 0 ? -1 : 0;
 }
 
+/* Read slice `slice` of `dset` (see select_slice) into buf as `memtype`. `name` is the dataset as
+ * the messages call it. */
+static int read_slab(const fmr_kspace *ks, hid_t dset, hid_t memtype, int rank,
+                     const hsize_t *count, size_t slice, const char *name, void *buf,
+                     fmr_err *err) {
+  hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
+  int rc = 0;
+  char what[96];
+  if (select_slice(dset, rank, count, slice, &fspace, &mspace) < 0) {
+    snprintf(what, sizeof what, "slice %zu: cannot select %s", slice, name);
+    rc = h5_fail(err, ks->path, what);
+  } else if (H5Dread(dset, memtype, mspace, fspace, H5P_DEFAULT, buf) < 0) {
+    snprintf(what, sizeof what, "slice %zu: cannot read %s", slice, name);
+    rc = h5_fail(err, ks->path, what);
+  }
+  if (mspace >= 0) H5Sclose(mspace);
+  if (fspace >= 0) H5Sclose(fspace);
+  return rc;
+}
+
 int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err) {
   if (!ks || !buf) return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_read_slice: no volume/buffer");
   const fmr_kspace_info *in = &ks->info;
   if (slice >= in->slices)
     return fmr_err_set(err, FMR_EINVAL, "%s: slice %zu: out of range (%zu slices)", ks->path,
                        slice, in->slices);
-  hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-  int rc = 0;
-  h5_quiet q;
-  h5_quiet_begin(&q);
-
+  fmr__h5_quiet q;
+  fmr__h5_quiet_begin(&q);
   int rank = in->multicoil ? 4 : 3;
   hsize_t count4[4] = {1, in->coils, in->H, in->W};
   hsize_t count3[3] = {1, in->H, in->W};
-  if (select_slice(ks->kspace, rank, rank == 4 ? count4 : count3, slice, &fspace, &mspace) < 0) {
-    char what[64];
-    snprintf(what, sizeof what, "slice %zu: cannot select k-space", slice);
-    rc = h5_fail(err, ks->path, what);
-    goto done;
-  }
-  if (H5Dread(ks->kspace, ks->ctype, mspace, fspace, H5P_DEFAULT, buf) < 0) {
-    char what[64];
-    snprintf(what, sizeof what, "slice %zu: cannot read k-space", slice);
-    rc = h5_fail(err, ks->path, what);
-    goto done;
-  }
+  int rc = read_slab(ks, ks->kspace, ks->ctype, rank, rank == 4 ? count4 : count3, slice,
+                     "k-space", buf, err);
+  fmr__h5_quiet_end(&q);
+  if (rc < 0) return rc;
+
   /* NaN/Inf would spread through the FFT to every pixel of the slice; name it here, where the
    * cause is visible, instead of failing on an unexplained NaN image later. */
   const float *f = (const float *)buf;
   size_t n = 2 * in->coils * in->H * in->W;
-  for (size_t i = 0; i < n; i++) {
-    if (!isfinite(f[i])) {
-      rc = fmr_err_set(err, FMR_ENUMERIC, "%s: slice %zu: k-space holds NaN/Inf", ks->path, slice);
-      goto done;
-    }
-  }
-
-done:
-  if (mspace >= 0) H5Sclose(mspace);
-  if (fspace >= 0) H5Sclose(fspace);
-  h5_quiet_end(&q);
-  return rc;
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(f[i]))
+      return fmr_err_set(err, FMR_ENUMERIC, "%s: slice %zu: k-space holds NaN/Inf", ks->path,
+                         slice);
+  return 0;
 }
 
 int fmr_kspace_read_recon(fmr_kspace *ks, const char *dataset, size_t slice, float *buf,
@@ -875,43 +840,28 @@ int fmr_kspace_read_recon(fmr_kspace *ks, const char *dataset, size_t slice, flo
     return fmr_err_set(err, FMR_EINVAL, "%s: slice %zu: out of range (%zu slices)", ks->path,
                        slice, ks->info.slices);
 
-  hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
-  int rc = 0;
-  h5_quiet q;
-  h5_quiet_begin(&q);
+  char name[32];
+  snprintf(name, sizeof name, "'%s'", dataset); /* one of the two names above: fits */
+  fmr__h5_quiet q;
+  fmr__h5_quiet_begin(&q);
   hsize_t count[3] = {1, ks->info.rec_h, ks->info.rec_w};
-  if (select_slice(dset, 3, count, slice, &fspace, &mspace) < 0) {
-    char what[96];
-    snprintf(what, sizeof what, "slice %zu: cannot select '%s'", slice, dataset);
-    rc = h5_fail(err, ks->path, what);
-    goto done;
-  }
-  if (H5Dread(dset, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf) < 0) {
-    char what[96];
-    snprintf(what, sizeof what, "slice %zu: cannot read '%s'", slice, dataset);
-    rc = h5_fail(err, ks->path, what);
-    goto done;
-  }
-
-done:
-  if (mspace >= 0) H5Sclose(mspace);
-  if (fspace >= 0) H5Sclose(fspace);
-  h5_quiet_end(&q);
+  int rc = read_slab(ks, dset, H5T_NATIVE_FLOAT, 3, count, slice, name, buf, err);
+  fmr__h5_quiet_end(&q);
   return rc;
 }
 
 void fmr_kspace_close(fmr_kspace **pks) {
   if (!pks || !*pks) return;
   fmr_kspace *ks = *pks;
-  h5_quiet q;
-  h5_quiet_begin(&q);
+  fmr__h5_quiet q;
+  fmr__h5_quiet_begin(&q);
   if (ks->esc >= 0) H5Dclose(ks->esc);
   if (ks->rss >= 0) H5Dclose(ks->rss);
   if (ks->ctype >= 0) H5Tclose(ks->ctype);
   if (ks->kspace >= 0) H5Dclose(ks->kspace);
   if (ks->file >= 0) H5Fclose(ks->file);
   (void)H5Eclear2(H5E_DEFAULT);
-  h5_quiet_end(&q);
+  fmr__h5_quiet_end(&q);
   free(ks->info.header_xml);
   free(ks->path);
   free(ks);

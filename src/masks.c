@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "h5util.h"
+
 #define MASK_FORMAT "fastmri-regen-mask/1"
 #define BIT_ORDER                                                                             \
   "bit k (value 1 << k) of a pixel is set when the pixel lies inside at least one box of "   \
@@ -70,9 +72,7 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
   hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
   hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID;
   hid_t str_type = H5I_INVALID_HID, scalar = H5I_INVALID_HID, lspace = H5I_INVALID_HID;
-  H5E_auto2_t old_func = NULL;
-  void *old_data = NULL;
-  int restore_auto = 0;
+  fmr__h5_quiet quiet;
 
   if (!path || !m || !m->volume || !m->frame || !m->mask ||
       (m->nvocab && !m->vocab))
@@ -107,9 +107,7 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
 
   /* The library's default is to print its error stack to stderr; we report through err instead
    * and put the caller's setting back on the way out. */
-  if (H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data) >= 0 &&
-      H5Eset_auto2(H5E_DEFAULT, NULL, NULL) >= 0)
-    restore_auto = 1;
+  fmr__h5_quiet_begin(&quiet);
 
   if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0 || H5Zfilter_avail(H5Z_FILTER_SHUFFLE) <= 0) {
     rc = fmr_err_set(err, FMR_EHDF5, "%s: this HDF5 library lacks the gzip or shuffle filter",
@@ -191,6 +189,6 @@ done:
   if (dcpl >= 0) (void)H5Pclose(dcpl);
   if (fcpl >= 0) (void)H5Pclose(fcpl);
   if (fapl >= 0) (void)H5Pclose(fapl);
-  if (restore_auto) (void)H5Eset_auto2(H5E_DEFAULT, old_func, old_data);
+  fmr__h5_quiet_end(&quiet);
   return rc;
 }

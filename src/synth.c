@@ -27,6 +27,7 @@
 #include <hdf5.h>
 
 #include "fmr/kspace.h"
+#include "h5util.h"
 
 #define SYNTH_PI 3.14159265358979323846
 
@@ -576,37 +577,15 @@ static char *header_xml(const fmr_synth_opts *o, const synth_acq *acq, const cha
  * HDF5 error reporting. HDF5 prints its whole error stack by default; while a volume is written
  * that printing is off (and the caller's handler restored afterwards), and the innermost HDF5
  * message goes into our error instead, after the path and what we were doing. */
-typedef struct h5_quiet {
-  H5E_auto2_t func;
-  void *data;
-  int saved;
-} h5_quiet;
-
-static void h5_quiet_begin(h5_quiet *q) {
-  q->saved = H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) >= 0;
-  (void)H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* failing only means HDF5 keeps printing */
-}
-
-static void h5_quiet_end(const h5_quiet *q) {
-  if (q->saved) (void)H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-static herr_t h5_innermost(unsigned n, const H5E_error2_t *e, void *ctx) {
-  char *buf = ctx;
-  if (n == 0 && e->desc && e->desc[0]) snprintf(buf, 256, "%s", e->desc);
-  return 0;
-}
-
 static int h5_fail(fmr_err *err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int h5_fail(fmr_err *err, const char *path, const char *fmt, ...) {
-  char what[256], detail[256] = "no detail from HDF5";
+  char what[256], detail[256];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_innermost, detail);
-  (void)H5Eclear2(H5E_DEFAULT);
+  fmr__h5_error_detail(detail, sizeof detail);
   for (char *c = detail; *c; c++)
     if (*c == '\n') *c = ' '; /* one message, one line */
   return fmr_err_set(err, FMR_EHDF5, "%s: %s (HDF5: %s)", path, what, detail);
@@ -892,7 +871,7 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
   synth_scene *scene = NULL;
   char *xml = NULL;
   int created = 0, quiet_on = 0;
-  h5_quiet quiet;
+  fmr__h5_quiet quiet;
 
   /* Everything that can fail before the file exists goes first. */
   size_t xml_len = 0;
@@ -934,7 +913,7 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
     if (o->chunked) need += need / 50u + (uint64_t)S * 8192u; /* noise barely compresses */
     if ((rc = space_check(path, need, err)) != 0) goto done;
   }
-  h5_quiet_begin(&quiet);
+  fmr__h5_quiet_begin(&quiet);
   quiet_on = 1;
   /* The root group is created with the file: its times are switched off here. */
   if ((fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0) {
@@ -1114,7 +1093,7 @@ done:
   if (file >= 0 && H5Fclose(file) < 0 && rc == 0)
     rc = h5_fail(err, path, "cannot flush and close the file");
   if (fcpl >= 0) H5Pclose(fcpl);
-  if (quiet_on) h5_quiet_end(&quiet);
+  if (quiet_on) fmr__h5_quiet_end(&quiet);
   if (rc != 0 && created) remove(path); /* never leave a half-written volume behind */
   if (plan) fftwf_destroy_plan(plan);
   free(scene);

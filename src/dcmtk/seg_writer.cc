@@ -11,14 +11,8 @@
 // chance to patch the dataset, with a meta header rebuilt from it.
 #include "dcmtk/seg_adapter.h"
 
-#include <cstdarg>
-#include <cstdio>
-#include <cstring>
-#include <new>
-
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
-#include "dcmtk/dcmdata/dcdict.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
 #include "dcmtk/dcmdata/dcitem.h"
 #include "dcmtk/dcmdata/dcvr.h"
@@ -30,63 +24,19 @@
 #include "dcmtk/dcmiod/iodreferences.h"
 #include "dcmtk/dcmseg/segdoc.h"
 #include "dcmtk/dcmseg/segment.h"
+#include "dcmtk/dcmtk_common.h"
 #include "dcmtk/ofstd/ofmem.h"
 #include "fmr/error.h"
 
 namespace {
-
-int fail(char *msg, size_t msg_size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-int fail(char *msg, size_t msg_size, int code, const char *fmt, ...) {
-  if (msg && msg_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(msg, msg_size, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-
-// The same VR whitelist as the image writer: strings and single numbers, never sequences.
-bool vr_supported(const char *vr) {
-  static const char *const ok[] = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT",
-                                   "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT", "US",
-                                   "SS", "UL", "SL", "FL", "FD"};
-  for (const char *v : ok)
-    if (std::strcmp(v, vr) == 0) return true;
-  return false;
-}
-
-// Insert or replace one top-level element with the VR the C side chose.
-int overlay_attr(DcmDataset &ds, const fmr__dcmtk_attr &a, char *msg, size_t msg_size) {
-  if (!vr_supported(a.vr) || !a.value)
-    return fail(msg, msg_size, FMR_EINVAL, "(%04X,%04X): unsupported VR \"%.2s\" or no value",
-                a.group, a.element, a.vr);
-  DcmTag tag(a.group, a.element, DcmVR(a.vr));
-  DcmElement *raw = NULL;
-  OFCondition cond = DcmItem::newDicomElementWithVR(raw, tag);
-  OFunique_ptr<DcmElement> elem(raw);
-  if (cond.bad() || !elem)
-    return fail(msg, msg_size, FMR_EDICOM, "(%04X,%04X) %s: cannot create element: %s", a.group,
-                a.element, a.vr, cond.text());
-  cond = elem->putString(a.value);
-  if (cond.bad())
-    return fail(msg, msg_size, FMR_EDICOM, "(%04X,%04X) %s: cannot set value \"%s\": %s",
-                a.group, a.element, a.vr, a.value, cond.text());
-  cond = ds.insert(elem.get(), OFTrue /* replace what dcmseg wrote */);
-  if (cond.bad())
-    return fail(msg, msg_size, FMR_EDICOM, "(%04X,%04X): cannot insert: %s", a.group, a.element,
-                cond.text());
-  elem.release();  // the dataset owns it now
-  return 0;
-}
 
 // A dcmseg call failed: name the step and DCMTK's reason.
 #define SEG_CHECK(step)                                                                     \
   do {                                                                                      \
     OFCondition c__ = (step);                                                               \
     if (c__.bad())                                                                          \
-      return fail(msg, msg_size, FMR_EDICOM, "%s: %s: %s", path, #step, c__.text());       \
+      return fmr__dcmtk_fail(msg, msg_size, FMR_EDICOM, "%s: %s: %s", path, #step,          \
+                             c__.text());                                                   \
   } while (0)
 
 const char *nz(const char *s) { return s ? s : ""; }
@@ -94,11 +44,10 @@ const char *nz(const char *s) { return s ? s : ""; }
 int write_seg(const fmr__seg_doc *d, const char *path, char *msg, size_t msg_size) {
   if (!d || !path || !d->segments || !d->nsegments || !d->frames || !d->nframes ||
       (!d->referenced && d->nreferenced) || d->nsegments > 65535 || d->rows == 0 || d->cols == 0 || (!d->attrs && d->nattrs))
-    return fail(msg, msg_size, FMR_EINVAL, "SEG writer: missing segments, frames or size");
-  if (!dcmDataDict.isDictionaryLoaded())
-    return fail(msg, msg_size, FMR_EDICOM,
-                "DCMTK data dictionary not loaded (Debian: /usr/share/libdcmtk17/dicom.dic; "
-                "check DCMDICTPATH)");
+    return fmr__dcmtk_fail(msg, msg_size, FMR_EINVAL,
+                           "SEG writer: missing segments, frames or size");
+  int rc = fmr__dcmtk_require_dictionary(msg, msg_size);
+  if (rc) return rc;
 
   // 1. The document. createBinarySegmentation allocates it; from here the unique_ptr owns it
   //    (and, through it, every segment added below).
@@ -111,8 +60,8 @@ int write_seg(const fmr__seg_doc *d, const char *path, char *msg, size_t msg_siz
   OFCondition cond = DcmSegmentation::createBinarySegmentation(raw_doc, d->rows, d->cols, eq, ci);
   OFunique_ptr<DcmSegmentation> seg(raw_doc);
   if (cond.bad() || !seg)
-    return fail(msg, msg_size, FMR_EDICOM, "%s: cannot create the Segmentation: %s", path,
-                cond.bad() ? cond.text() : "no object");
+    return fmr__dcmtk_fail(msg, msg_size, FMR_EDICOM, "%s: cannot create the Segmentation: %s",
+                           path, cond.bad() ? cond.text() : "no object");
 
   // 2. Identity: given, never generated.
   SEG_CHECK(seg->getSOPCommon().setSOPInstanceUID(nz(d->sop_instance_uid)));
@@ -157,8 +106,8 @@ int write_seg(const fmr__seg_doc *d, const char *path, char *msg, size_t msg_siz
     cond = DcmSegment::create(raw_segment, nz(s.label), category, type, DcmSegTypes::SAT_MANUAL);
     OFunique_ptr<DcmSegment> segment(raw_segment);
     if (cond.bad() || !segment)
-      return fail(msg, msg_size, FMR_EDICOM, "%s: segment %zu \"%s\": %s", path, k + 1,
-                  nz(s.label), cond.bad() ? cond.text() : "no object");
+      return fmr__dcmtk_fail(msg, msg_size, FMR_EDICOM, "%s: segment %zu \"%s\": %s", path,
+                             k + 1, nz(s.label), cond.bad() ? cond.text() : "no object");
     if (s.description && s.description[0])
       SEG_CHECK(segment->setSegmentDescription(s.description));
     SEG_CHECK(segment->setRecommendedDisplayCIELabValue(s.cielab[0], s.cielab[1], s.cielab[2]));
@@ -166,8 +115,9 @@ int write_seg(const fmr__seg_doc *d, const char *path, char *msg, size_t msg_siz
     SEG_CHECK(seg->addSegment(segment.get(), number));
     segment.release();  // the document owns it once added
     if (number != k + 1)
-      return fail(msg, msg_size, FMR_EDICOM, "%s: segment \"%s\" got number %u, expected %zu",
-                  path, nz(s.label), number, k + 1);
+      return fmr__dcmtk_fail(msg, msg_size, FMR_EDICOM,
+                             "%s: segment \"%s\" got number %u, expected %zu", path, nz(s.label),
+                             number, k + 1);
   }
 
   // 6. Frames. addFrame copies the pixels and every functional group, so one set of groups is
@@ -184,7 +134,8 @@ int write_seg(const fmr__seg_doc *d, const char *path, char *msg, size_t msg_siz
   for (size_t f = 0; f < d->nframes; f++) {
     const fmr__seg_frame &fr = d->frames[f];
     if (!fr.pixels || !fr.source_instance || fr.segment == 0 || fr.segment > d->nsegments)
-      return fail(msg, msg_size, FMR_EINVAL, "%s: frame %zu: bad segment or no pixels", path, f);
+      return fmr__dcmtk_fail(msg, msg_size, FMR_EINVAL,
+                             "%s: frame %zu: bad segment or no pixels", path, f);
     SEG_CHECK(position.setImagePositionPatient(nz(fr.position[0]), nz(fr.position[1]),
                                                nz(fr.position[2])));
     SEG_CHECK(content.setDimensionIndexValues(fr.segment, 0));
@@ -211,13 +162,14 @@ int write_seg(const fmr__seg_doc *d, const char *path, char *msg, size_t msg_siz
                               nz(d->source_series_uid), nz(d->referenced[k]),
                               nz(d->source_sop_class_uid)));
     if (!refs.add(ref.get()))
-      return fail(msg, msg_size, FMR_EDICOM, "%s: cannot reference image %s", path,
-                  nz(d->referenced[k]));
+      return fmr__dcmtk_fail(msg, msg_size, FMR_EDICOM, "%s: cannot reference image %s", path,
+                             nz(d->referenced[k]));
     ref.release();  // `refs` owns it
   }
   if (seg->getCommonInstanceReference().addReferences(refs, nz(d->study_instance_uid)) !=
       refs.size())
-    return fail(msg, msg_size, FMR_EDICOM, "%s: cannot add the image references", path);
+    return fmr__dcmtk_fail(msg, msg_size, FMR_EDICOM, "%s: cannot add the image references",
+                           path);
 
   // 8. Write, overlay, save. dcmseg's dimension check runs before the per-frame groups are in
   //    the dataset, so it only logs that it cannot check; the values are ours and dciodvfy checks
@@ -227,26 +179,17 @@ int write_seg(const fmr__seg_doc *d, const char *path, char *msg, size_t msg_siz
   DcmDataset *ds = file.getDataset();
   SEG_CHECK(seg->writeDataset(*ds));
   for (size_t k = 0; k < d->nattrs; k++) {
-    int rc = overlay_attr(*ds, d->attrs[k], msg, msg_size);
+    // Replace what dcmseg wrote.
+    rc = fmr__dcmtk_insert_attr(*ds, d->attrs[k], true, msg, msg_size);
     if (rc) return rc;
   }
-  cond = file.saveFile(path, EXS_LittleEndianExplicit, EET_ExplicitLength, EGL_recalcGL,
-                       EPD_withoutPadding, 0, 0, EWM_createNewMeta);
-  if (cond.bad()) return fail(msg, msg_size, FMR_EIO, "%s: cannot write: %s", path, cond.text());
-  return 0;
+  return fmr__dcmtk_save(file, path, msg, msg_size);
 }
 
 }  // namespace
 
 extern "C" int fmr__dcmtk_write_seg(const fmr__seg_doc *doc, const char *path, char *msg,
                                     size_t msg_size) {
-  if (msg && msg_size) msg[0] = '\0';
-  try {
-    return write_seg(doc, path, msg, msg_size);
-  } catch (const std::bad_alloc &) {
-    return fail(msg, msg_size, FMR_ENOMEM, "%s: out of memory in DCMTK", path ? path : "(null)");
-  } catch (...) {
-    return fail(msg, msg_size, FMR_EDICOM, "%s: unexpected C++ exception in DCMTK",
-                path ? path : "(null)");
-  }
+  return fmr__dcmtk_guard(path, msg, msg_size,
+                          [&] { return write_seg(doc, path, msg, msg_size); });
 }
