@@ -754,6 +754,8 @@ json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t, int *r
   if (!t->path) return fmr_volume_record_missing(cfg, t);
   json_t *previous = try_reuse(ctx, t);
   if (previous) {
+    /* A run killed between committing the record and clearing its marker left the marker. */
+    clear_attempts(cfg, t->name);
     *reused = 1;
     return previous;
   }
