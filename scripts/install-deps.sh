@@ -29,8 +29,8 @@ pkgs=(
 )
 if [ "$want_test" -eq 1 ]; then
   pkgs+=(
-    python3 python3-numpy python3-h5py python3-pydicom python3-nibabel python3-yaml
-    dicom3tools dcm2niix clang libclang-rt-14-dev
+    python3 python3-numpy python3-h5py python3-pydicom python3-nibabel
+    dicom3tools dcm2niix
   )
 fi
 if [ "$want_slurm" -eq 1 ]; then
