@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The README's first command: install the Debian packages, build, write a small synthetic
 # fastMRI-format dataset named after real fastMRI+ volumes, and run the pipeline on it under mpirun.
-#   scripts/demo.sh [--no-install] [--np N]
+#   scripts/demo.sh [--no-install] [--np N]   (default: one rank per core plus the coordinator)
 # Outputs: demo/out/{knee,brain}/ (DICOM, masks, manifest.json, run-report.json).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 install=1
-np=$(nproc)
+np=$(($(nproc) + 1)) # rank 0 coordinates; every core keeps a worker
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-install) install=0 ;;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <hdf5.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -813,13 +814,15 @@ int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_
   if (rc < 0) return rc;
 
   /* NaN/Inf would spread through the FFT to every pixel of the slice; name it here, where the
-   * cause is visible, instead of failing on an unexplained NaN image later. */
+   * cause is visible, instead of failing on an unexplained NaN image later.
+   * The scan is branch-free (NaN fails every comparison) so the compiler can vectorise it: an
+   * early exit made it the costliest loop of our own code in bench/. */
   const float *f = (const float *)buf;
   size_t n = 2 * in->coils * in->H * in->W;
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(f[i]))
-      return fmr_err_set(err, FMR_ENUMERIC, "%s: slice %zu: k-space holds NaN/Inf", ks->path,
-                         slice);
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) bad |= !(fabsf(f[i]) <= FLT_MAX);
+  if (bad)
+    return fmr_err_set(err, FMR_ENUMERIC, "%s: slice %zu: k-space holds NaN/Inf", ks->path, slice);
   return 0;
 }
 
