@@ -123,7 +123,34 @@ static void test_errors(void) {
                "'dicom.date' must be YYYYMMDD");
 }
 
+/* The documented examples in configs/ must stay valid as keys evolve. */
+static void test_shipped_configs(void) {
+  static const char *const names[] = {"knee.yaml", "brain.yaml", "demo-knee.yaml",
+                                      "demo-brain.yaml"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/configs/%s", FMR_SOURCE_DIR, names[i]);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (!f) continue;
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text, f);
+    fclose(f);
+    fmr_config cfg;
+    fmr_err err;
+    fmr_err_clear(&err);
+    int rc = fmr_config_parse(path, text, n, &cfg, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    CHECK_INT_EQ(rc, 0);
+    if (!rc) {
+      CHECK_STR_EQ(cfg.anatomy, strstr(names[i], "brain") ? "brain" : "knee");
+      fmr_config_free(&cfg);
+    }
+  }
+}
+
 int main(void) {
+  test_shipped_configs();
   test_defaults_and_paths();
   test_overrides();
   test_annotation_outputs();
