@@ -18,27 +18,13 @@
 
 #include "fmr/dicom.h"
 #include "fmr_test.h"
+#include "fmr_test_tools.h"
 
 #define ROWS 40 /* deliberately not square: a rows/columns swap shows */
 #define COLS 32
 #define SLICES 3
 
 /* ---- helpers ----------------------------------------------------------------------------------- */
-
-/* Run a shell command, capture stdout+stderr (up to cap bytes), return the exit status. */
-static int run(const char *cmd, char *out, size_t cap) {
-  char full[4608];
-  if (snprintf(full, sizeof full, "%s 2>&1", cmd) >= (int)sizeof full) return -1;
-  FILE *p = popen(full, "r");
-  if (!p) return -1;
-  size_t n = 0;
-  int c;
-  while ((c = fgetc(p)) != EOF)
-    if (n + 1 < cap) out[n++] = (char)c;
-  out[n] = '\0';
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static int tool_present(const char *tool) {
   char cmd[256], out[256];
@@ -91,14 +77,6 @@ static int count_unknown_warnings(const char *out, const char *label) {
     line += len + (end ? 1 : 0);
   }
   return n;
-}
-
-static char *dump(const char *path) {
-  static char out[1 << 16];
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "dcmdump -M +L '%s'", path);
-  if (run(cmd, out, sizeof out) != 0) FMR__FAIL("dcmdump %s failed:\n%s", path, out);
-  return out;
 }
 
 /* dcmdump prints "(gggg,eeee) VR [value]" or "(gggg,eeee) VR (no value available)". */

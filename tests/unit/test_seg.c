@@ -18,26 +18,13 @@
 #include "fmr/preview.h"
 #include "fmr/seg.h"
 #include "fmr_test.h"
+#include "fmr_test_tools.h"
 
 #define ROWS 40 /* not square: a rows/columns swap shows */
 #define COLS 32
 #define SLICES 5
 
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-static int run(const char *cmd, char *out, size_t cap) {
-  char full[4608];
-  if (snprintf(full, sizeof full, "%s 2>&1", cmd) >= (int)sizeof full) return -1;
-  FILE *p = popen(full, "r");
-  if (!p) return -1;
-  size_t n = 0;
-  int c;
-  while ((c = fgetc(p)) != EOF)
-    if (n + 1 < cap) out[n++] = (char)c;
-  out[n] = '\0';
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static int count_prefix(const char *out, const char *prefix) {
   int n = 0;
@@ -52,14 +39,6 @@ static int count_prefix(const char *out, const char *prefix) {
     line += len + (end ? 1 : 0);
   }
   return n;
-}
-
-static char *dump(const char *path) {
-  static char out[1 << 18];
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "dcmdump -M +L '%s'", path);
-  if (run(cmd, out, sizeof out) != 0) FMR__FAIL("dcmdump %s failed:\n%.2000s", path, out);
-  return out;
 }
 
 #define CHECK_HAS(d, text)                                                         \
