@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fmr/annotations.h"
-#include "fmr/fsutil.h"
+#include "fmr/labels/annotations.h"
+#include "fmr/util/fsutil.h"
 #include "fmr_test.h"
 
 #define HEADER "file,slice,study_level,x,y,width,height,label\n"

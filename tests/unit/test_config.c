@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fmr/config.h"
+#include "fmr/input/config.h"
 #include "fmr_test.h"
 
 static int parse(const char *text, fmr_config *cfg, fmr_err *err) {

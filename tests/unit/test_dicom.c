@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fmr/dicom.h"
+#include "fmr/dicom/dicom.h"
 #include "fmr_test.h"
 #include "fmr_test_tools.h"
 

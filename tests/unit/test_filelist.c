@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fmr/filelist.h"
-#include "fmr/fsutil.h"
+#include "fmr/input/filelist.h"
+#include "fmr/util/fsutil.h"
 #include "fmr_test.h"
 
 static void test_name_valid(void) {

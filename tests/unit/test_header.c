@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fmr/error.h"
-#include "fmr/header.h"
+#include "fmr/util/error.h"
+#include "fmr/recon/header.h"
 #include "fmr_test.h"
 
 /* Modelled on the headers fastMRI ships (Siemens knee, coronal PD, 15-channel knee coil). */

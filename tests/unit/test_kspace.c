@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fmr/error.h"
-#include "fmr/header.h"
-#include "fmr/kspace.h"
+#include "fmr/util/error.h"
+#include "fmr/recon/header.h"
+#include "fmr/recon/kspace.h"
 #include "fmr_test.h"
 
 static char tmpdir[] = "/tmp/fmr_test_kspace_XXXXXX";

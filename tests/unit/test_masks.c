@@ -7,8 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fmr/fsutil.h"
-#include "fmr/masks.h"
+#include "fmr/util/fsutil.h"
+#include "fmr/labels/masks.h"
 #include "fmr_test.h"
 
 enum { S = 3, H = 4, W = 5 };

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fmr/fsutil.h"
-#include "fmr/preview.h"
+#include "fmr/util/fsutil.h"
+#include "fmr/labels/preview.h"
 #include "fmr_test.h"
 
 #define ROWS 40

@@ -8,10 +8,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fmr/error.h"
-#include "fmr/header.h"
-#include "fmr/kspace.h"
-#include "fmr/recon.h"
+#include "fmr/util/error.h"
+#include "fmr/recon/header.h"
+#include "fmr/recon/kspace.h"
+#include "fmr/recon/recon.h"
 #include "fmr_test.h"
 
 /* numpy.roll along one axis: y[i] = x[(i - s) mod n]. */

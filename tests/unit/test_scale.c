@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fmr/scale.h"
+#include "fmr/recon/scale.h"
 #include "fmr_test.h"
 
 /* numpy: k = np.arange(n, dtype=np.uint64); h = ((k * 2654435761) % 2**32).astype(np.uint32);

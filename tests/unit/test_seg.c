@@ -12,11 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fmr/annotations.h"
-#include "fmr/dicom.h"
-#include "fmr/fsutil.h"
-#include "fmr/preview.h"
-#include "fmr/seg.h"
+#include "fmr/labels/annotations.h"
+#include "fmr/dicom/dicom.h"
+#include "fmr/util/fsutil.h"
+#include "fmr/labels/preview.h"
+#include "fmr/dicom/seg.h"
 #include "fmr_test.h"
 #include "fmr_test_tools.h"
 

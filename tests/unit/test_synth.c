@@ -9,11 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fmr/error.h"
-#include "fmr/header.h"
-#include "fmr/kspace.h"
-#include "fmr/recon.h"
-#include "fmr/synth.h"
+#include "fmr/util/error.h"
+#include "fmr/recon/header.h"
+#include "fmr/recon/kspace.h"
+#include "fmr/recon/recon.h"
+#include "fmr/synth/synth.h"
 #include "fmr_test.h"
 
 static char tmpdir[] = "/tmp/fmr-test-synth-XXXXXX";

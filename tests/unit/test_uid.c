@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fmr/uid.h"
+#include "fmr/dicom/uid.h"
 #include "fmr_test.h"
 
 static void test_sha256(void) {

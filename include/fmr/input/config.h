@@ -1,0 +1,66 @@
+/* The run configuration (SPEC 10): YAML -> a typed struct, validated in one pass against one table
+ * of keys (name, type, default, help). Unknown keys, wrong types and missing required keys are
+ * errors with file:line:column. Relative paths are resolved against the config file's directory.
+ * No MPI here: rank 0 reads the bytes, every rank parses the same bytes. */
+#ifndef FMR_CONFIG_H
+#define FMR_CONFIG_H
+
+#include <stddef.h>
+
+#include "fmr/util/error.h"
+#include "fmr/recon/recon.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { FMR_SOURCE_KSPACE = 0, FMR_SOURCE_RSS, FMR_SOURCE_ESC } fmr_recon_source;
+typedef enum { FMR_MASK_FRAME_IMAGE = 0, FMR_MASK_FRAME_NATIVE } fmr_mask_frame;
+
+typedef struct fmr_config {
+  char *path;               /* the config file as given */
+  char *anatomy;            /* "knee" | "brain" */
+  /* input */
+  size_t ninput_dirs;
+  char **input_dirs;
+  char *file_list;          /* NULL when input.all_files and no list */
+  char *annotations;
+  int all_files;            /* process every <name>.h5 under input.dirs, listed or not */
+  /* output */
+  char *output_dir;
+  int write_dicom;
+  int write_masks;
+  fmr_mask_frame mask_frame;
+  int write_seg;            /* DICOM Segmentation per reviewed volume with findings */
+  int write_preview;        /* PNG contact sheet per reviewed volume with boxes */
+  char *seg_codes;          /* label -> coded concept table overriding the built-in; NULL: built-in */
+  /* recon */
+  fmr_recon_source source;
+  int flip_up_down;
+  int flip_left_right;
+  fmr_fft_effort fft_effort;
+  /* dicom */
+  char *uid_root;
+  char *uid_namespace;
+  char *date;               /* YYYYMMDD used when SOURCE_DATE_EPOCH is unset */
+  char *time;               /* HHMMSS */
+  /* log */
+  char *log_level;
+} fmr_config;
+
+/* Parse `len` bytes of YAML read from `path`. On error *cfg is left empty (free is still safe) and
+ * err holds "<path>:<line>:<column>: <problem>". */
+int fmr_config_parse(const char *path, const char *text, size_t len, fmr_config *cfg, fmr_err *err);
+void fmr_config_free(fmr_config *cfg);
+
+/* Names for enum values, as written in the YAML. */
+const char *fmr_config_source_name(fmr_recon_source s);
+const char *fmr_config_effort_name(fmr_fft_effort e);
+
+/* Print every key with its type, default and help, as documented in the README. */
+void fmr_config_print_reference(void *file /* FILE* */);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

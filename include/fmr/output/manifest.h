@@ -1,0 +1,43 @@
+/* The manifest (SPEC 7): run-level facts plus one record per volume, written once by rank 0 with
+ * keys in a fixed order and volumes sorted by name. Nothing in it depends on the rank count, the
+ * schedule, the host or the wall clock. No MPI here. */
+#ifndef FMR_MANIFEST_H
+#define FMR_MANIFEST_H
+
+#include <jansson.h>
+
+#include "fmr/labels/annotations.h"
+#include "fmr/input/config.h"
+#include "fmr/util/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FMR_MANIFEST_FORMAT "fastmri-regen-manifest/1"
+
+typedef struct fmr_run_inputs {
+  const fmr_config *cfg;
+  const char *config_sha256;
+  const char *annotations_sha256;
+  const char *file_list_sha256;    /* NULL when there is no list */
+  const char *seg_codes_sha256;    /* SEG coded-concept table in use; NULL when SEGs are off */
+  const fmr_annotations *ann;
+  const char *mpi_version;         /* MPI_Get_library_version, passed in by the scheduler */
+} fmr_run_inputs;
+
+/* Library versions as a JSON object (HDF5, FFTW, DCMTK, libyaml, libxml2, jansson, OpenSSL, MPI). */
+json_t *fmr_manifest_library_versions(void);
+
+/* Build and atomically write <output.dir>/manifest.json. `records` is an array of volume records
+ * (any order; sorted by name here). Steals nothing. */
+int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err);
+
+/* Serialise JSON deterministically (fixed key order as inserted, 2-space indent, trailing newline)
+ * into a malloc'd string. */
+char *fmr_json_dumps(const json_t *j);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,62 @@
+/* Reading one fastMRI HDF5 volume (SPEC 2.1), one slice at a time.
+ *
+ * The file is untrusted: every dataset's presence, type, rank and size is checked when the volume is
+ * opened, and every read reports the file and slice on failure. Plain serial HDF5 calls (the library
+ * is the parallel build, but each volume is read by one rank). No MPI here. */
+#ifndef FMR_KSPACE_H
+#define FMR_KSPACE_H
+
+#include <complex.h>
+#include <stddef.h>
+
+#include "fmr/util/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Upper bounds that turn "absurd sizes" into a clear error before any allocation. */
+#define FMR_KSPACE_MAX_SLICES 1024
+#define FMR_KSPACE_MAX_COILS 256
+#define FMR_KSPACE_MAX_DIM 4096
+
+typedef struct fmr_kspace_info {
+  int multicoil;          /* 1: kspace is (slices, coils, H, W); 0: (slices, H, W) */
+  size_t slices, coils;   /* coils is 1 for single-coil */
+  size_t H, W;            /* readout x phase-encode */
+  int has_rss, has_esc;   /* reconstruction_rss / reconstruction_esc present */
+  size_t rec_h, rec_w;    /* shape of the stored reconstruction (0 when none) */
+  int has_mask;           /* a `mask` dataset is present */
+  int undersampled;       /* mask present and at least one phase-encode line not sampled */
+  size_t sampled_lines;   /* lines set in `mask` (W when there is no mask) */
+  char acquisition[64];   /* root attribute, "" when absent */
+  char patient_id[128];   /* root attribute, "" when absent */
+  double max, norm;       /* root attributes, NaN when absent */
+  char *header_xml;       /* ismrmrd_header bytes, NUL-terminated (owned by the fmr_kspace) */
+  size_t header_len;      /* 0 when the dataset is absent */
+} fmr_kspace_info;
+
+typedef struct fmr_kspace fmr_kspace;
+
+/* Open `path` and validate its layout. On failure *out is NULL and err names path and problem. */
+int fmr_kspace_open(const char *path, fmr_kspace **out, fmr_err *err);
+
+/* Borrowed view of the metadata, valid until fmr_kspace_close. */
+const fmr_kspace_info *fmr_kspace_info_of(const fmr_kspace *ks);
+
+/* Read slice `slice` of kspace into buf, which holds coils*H*W complex values laid out
+ * [coil][row][col] (row-major, as stored). Rejects NaN/Inf values with the slice in the message. */
+int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err);
+
+/* Read slice `slice` of a stored reconstruction ("reconstruction_rss" or "reconstruction_esc") into
+ * buf (rec_h*rec_w floats). */
+int fmr_kspace_read_recon(fmr_kspace *ks, const char *dataset, size_t slice, float *buf,
+                          fmr_err *err);
+
+/* Close the file and free everything; *ks becomes NULL. Safe on NULL. */
+void fmr_kspace_close(fmr_kspace **ks);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

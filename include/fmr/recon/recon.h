@@ -1,0 +1,56 @@
+/* Reconstruction in fastMRI's convention (SPEC 3) and orientation (SPEC 4).
+ *
+ * x = fftshift(ifft2(ifftshift(k))) with orthonormal scaling 1/sqrt(H*W), per coil; multi-coil
+ * images are combined by root-sum-of-squares, single-coil by magnitude; then a centre crop to (h, w)
+ * with offsets (H-h)//2, (W-w)//2. Computed in single precision with FFTW plans made once per shape
+ * and reused for every slice. The centring convention lives here and nowhere else. No MPI here. */
+#ifndef FMR_RECON_H
+#define FMR_RECON_H
+
+#include <complex.h>
+#include <stddef.h>
+
+#include "fmr/util/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fmr_recon fmr_recon;
+
+/* FFTW planner effort; the default (ESTIMATE) is deterministic without wisdom. */
+typedef enum { FMR_FFT_ESTIMATE = 0, FMR_FFT_MEASURE, FMR_FFT_PATIENT } fmr_fft_effort;
+
+/* Plan the batched inverse FFT for `coils` images of H x W. With wisdom_only, planning fails
+ * (FMR_EFFT) unless FFTW already holds wisdom for this shape, so every rank uses one plan. */
+int fmr_recon_new(size_t coils, size_t H, size_t W, fmr_fft_effort effort, int wisdom_only,
+                  fmr_recon **out, fmr_err *err);
+
+/* The input buffer (coils*H*W, [coil][row][col], FFTW-aligned) to fill with one slice of k-space,
+ * e.g. by fmr_kspace_read_slice. Owned by r. */
+float complex *fmr_recon_input(fmr_recon *r);
+
+/* Reconstruct the slice currently in the input buffer into out (h*w floats, row-major), cropped and
+ * not flipped. h <= H and w <= W, else FMR_EINVAL. The input buffer is clobbered. */
+int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err);
+
+void fmr_recon_free(fmr_recon **r);
+
+struct fmr_kspace_info;
+struct fmr_header;
+
+/* The target frame (SPEC 3): the stored reconstruction's shape when the file has one (rss, else
+ * esc); otherwise reconSpace matrix x -> rows, y -> columns, each clamped to the image size H, W.
+ * hdr may be NULL (then only a stored reconstruction can give the frame). FMR_EFORMAT when neither
+ * gives one. `what` names the file in messages. */
+int fmr_recon_target_frame(const struct fmr_kspace_info *info, const struct fmr_header *hdr,
+                           const char *what, size_t *h, size_t *w, fmr_err *err);
+
+/* Copy a h x w image applying the SPEC 4 flips: row r <- h-1-r (flip_ud), column c <- w-1-c
+ * (flip_lr). in and out must not overlap. */
+void fmr_orient(const float *in, size_t h, size_t w, int flip_ud, int flip_lr, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

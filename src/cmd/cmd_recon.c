@@ -1,0 +1,350 @@
+/* `fastmri-regen recon`: reconstruct one volume into a float32 image stack, for inspection and as
+ * the hook for the reconstruction oracle test. Same reader, reconstruction and orientation as a run,
+ * one slice of k-space in memory at a time; no scaling, no DICOM. */
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fmr/cmd/cmd.h"
+#include "fmr/util/error.h"
+#include "fmr/util/fsutil.h"
+#include "fmr/recon/header.h"
+#include "fmr/recon/kspace.h"
+#include "fmr/util/log.h"
+#include "fmr/recon/recon.h"
+#include "util/h5util.h"
+
+typedef struct recon_args {
+  const char *source; /* "kspace", "reconstruction_rss" or "reconstruction_esc" */
+  int flip_ud, flip_lr;
+  fmr_fft_effort effort;
+  const char *in, *out;
+} recon_args;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: fastmri-regen recon [options] IN.h5 OUT.h5\n"
+          "\n"
+          "Reconstruct one fastMRI volume (SPEC 3) into OUT.h5: dataset 'reconstruction' float32\n"
+          "(slices, h, w) in the target frame, attributes source, flip_ud, flip_lr, undersampled\n"
+          "and, when a stored reconstruction of the same frame exists, nmse_vs_stored.\n"
+          "\n"
+          "options:\n"
+          "  --source S        kspace (default) | reconstruction_rss | reconstruction_esc\n"
+          "  --flip-ud         flip rows (the fastMRI+ frame); default off here\n"
+          "  --flip-lr         flip columns; default off\n"
+          "  --fft-effort E    estimate (default) | measure | patient\n"
+          "  -h, --help        this text\n");
+}
+
+/* An option's value, from "--opt=value" or the next argument. NULL when missing. */
+static const char *option_value(int argc, char **argv, int *i, const char *name) {
+  size_t n = strlen(name);
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (*i + 1 < argc) return argv[++*i];
+  return NULL;
+}
+
+static int is_option(const char *arg, const char *name) {
+  size_t n = strlen(name);
+  return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+/* 0: run; 1: help was printed; FMR_EXIT_USAGE: bad arguments (reported). */
+static int parse_args(int argc, char **argv, recon_args *a) {
+  const char *pos[2];
+  int npos = 0, options_done = 0;
+  a->source = "kspace";
+  a->flip_ud = a->flip_lr = 0;
+  a->effort = FMR_FFT_ESTIMATE;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+      if (strcmp(arg, "--") == 0) {
+        options_done = 1;
+      } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        usage(stdout);
+        return 1;
+      } else if (strcmp(arg, "--flip-ud") == 0) {
+        a->flip_ud = 1;
+      } else if (strcmp(arg, "--flip-lr") == 0) {
+        a->flip_lr = 1;
+      } else if (is_option(arg, "--source")) {
+        const char *v = option_value(argc, argv, &i, "--source");
+        if (!v || (strcmp(v, "kspace") != 0 && strcmp(v, "reconstruction_rss") != 0 &&
+                   strcmp(v, "reconstruction_esc") != 0)) {
+          fprintf(stderr, "fastmri-regen recon: --source needs kspace, reconstruction_rss or "
+                          "reconstruction_esc\n");
+          return FMR_EXIT_USAGE;
+        }
+        a->source = v;
+      } else if (is_option(arg, "--fft-effort")) {
+        const char *v = option_value(argc, argv, &i, "--fft-effort");
+        if (v && strcmp(v, "estimate") == 0) {
+          a->effort = FMR_FFT_ESTIMATE;
+        } else if (v && strcmp(v, "measure") == 0) {
+          a->effort = FMR_FFT_MEASURE;
+        } else if (v && strcmp(v, "patient") == 0) {
+          a->effort = FMR_FFT_PATIENT;
+        } else {
+          fprintf(stderr, "fastmri-regen recon: --fft-effort needs estimate, measure or patient\n");
+          return FMR_EXIT_USAGE;
+        }
+      } else {
+        fprintf(stderr, "fastmri-regen recon: unknown option '%s'\n", arg);
+        usage(stderr);
+        return FMR_EXIT_USAGE;
+      }
+      continue;
+    }
+    if (npos == 2) {
+      fprintf(stderr, "fastmri-regen recon: unexpected argument '%s'\n", arg);
+      usage(stderr);
+      return FMR_EXIT_USAGE;
+    }
+    pos[npos++] = arg;
+  }
+  if (npos != 2) {
+    fprintf(stderr, "fastmri-regen recon: need IN.h5 and OUT.h5\n");
+    usage(stderr);
+    return FMR_EXIT_USAGE;
+  }
+  a->in = pos[0];
+  a->out = pos[1];
+  return 0;
+}
+
+/* ---- the output file ---------------------------------------------------------------------------- */
+
+static int h5_fail(fmr_err *err, const char *path, const char *what) {
+  char detail[256];
+  fmr__h5_error_detail(detail, sizeof detail);
+  return fmr_err_set(err, FMR_EIO, "%s: %s (HDF5: %s)", path, what, detail);
+}
+
+typedef struct out_file {
+  hid_t file, dset, fspace, mspace;
+} out_file;
+
+static int write_int_attr(hid_t obj, const char *name, int v) {
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t attr = space < 0 ? -1 : H5Acreate2(obj, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t st = attr < 0 ? -1 : H5Awrite(attr, H5T_NATIVE_INT, &v);
+  if (attr >= 0) H5Aclose(attr);
+  if (space >= 0) H5Sclose(space);
+  return st < 0 ? -1 : 0;
+}
+
+static int write_double_attr(hid_t obj, const char *name, double v) {
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t attr =
+      space < 0 ? -1 : H5Acreate2(obj, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t st = attr < 0 ? -1 : H5Awrite(attr, H5T_NATIVE_DOUBLE, &v);
+  if (attr >= 0) H5Aclose(attr);
+  if (space >= 0) H5Sclose(space);
+  return st < 0 ? -1 : 0;
+}
+
+/* Variable-length UTF-8, so h5py hands back a str rather than bytes. */
+static int write_string_attr(hid_t obj, const char *name, const char *v) {
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t type = H5Tcopy(H5T_C_S1);
+  herr_t st = -1;
+  if (space >= 0 && type >= 0 && H5Tset_size(type, H5T_VARIABLE) >= 0 &&
+      H5Tset_cset(type, H5T_CSET_UTF8) >= 0) {
+    hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (attr >= 0) {
+      st = H5Awrite(attr, type, &v);
+      H5Aclose(attr);
+    }
+  }
+  if (type >= 0) H5Tclose(type);
+  if (space >= 0) H5Sclose(space);
+  return st < 0 ? -1 : 0;
+}
+
+static int out_create(out_file *o, const char *tmp, size_t slices, size_t h, size_t w,
+                      fmr_err *err) {
+  hid_t dcpl = H5I_INVALID_HID;
+  int rc = 0;
+  o->file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (o->file < 0) return h5_fail(err, tmp, "cannot create the output file");
+  hsize_t dims[3] = {slices, h, w}, plane = h * w;
+  o->fspace = H5Screate_simple(3, dims, NULL);
+  o->mspace = H5Screate_simple(1, &plane, NULL);
+  dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  /* No modification times in object headers: the same input gives the same bytes. */
+  if (o->fspace < 0 || o->mspace < 0 || dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) {
+    rc = h5_fail(err, tmp, "cannot set up the output dataset");
+    goto done;
+  }
+  o->dset = H5Dcreate2(o->file, "reconstruction", H5T_IEEE_F32LE, o->fspace, H5P_DEFAULT, dcpl,
+                       H5P_DEFAULT);
+  if (o->dset < 0) rc = h5_fail(err, tmp, "cannot create the dataset 'reconstruction'");
+done:
+  if (dcpl >= 0) H5Pclose(dcpl);
+  return rc;
+}
+
+static int out_write_slice(out_file *o, const char *tmp, size_t slice, size_t h, size_t w,
+                           const float *img, fmr_err *err) {
+  hsize_t start[3] = {slice, 0, 0}, count[3] = {1, h, w};
+  if (H5Sselect_hyperslab(o->fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+      H5Dwrite(o->dset, H5T_NATIVE_FLOAT, o->mspace, o->fspace, H5P_DEFAULT, img) < 0) {
+    char what[64];
+    snprintf(what, sizeof what, "slice %zu: cannot write", slice);
+    return h5_fail(err, tmp, what);
+  }
+  return 0;
+}
+
+/* Close everything; returns -1 if the final flush failed (the file is then not to be trusted). */
+static int out_close(out_file *o) {
+  int rc = 0;
+  if (o->dset >= 0 && H5Dclose(o->dset) < 0) rc = -1;
+  if (o->mspace >= 0) H5Sclose(o->mspace);
+  if (o->fspace >= 0) H5Sclose(o->fspace);
+  if (o->file >= 0 && H5Fclose(o->file) < 0) rc = -1;
+  o->file = o->dset = o->fspace = o->mspace = H5I_INVALID_HID;
+  return rc;
+}
+
+/* ---- the command -------------------------------------------------------------------------------- */
+
+static int reconstruct(const recon_args *a, fmr_err *err) {
+  fmr_kspace *ks = NULL;
+  fmr_recon *recon = NULL;
+  float *img = NULL, *oriented = NULL, *stored = NULL;
+  out_file o = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
+  char tmp[4096];
+  int created = 0, rc;
+
+  if ((rc = fmr_kspace_open(a->in, &ks, err)) < 0) goto done;
+  const fmr_kspace_info *info = fmr_kspace_info_of(ks);
+  fmr_header hdr;
+  int have_hdr = 0;
+  if (info->header_len > 0) {
+    if ((rc = fmr_header_parse(info->header_xml, info->header_len, a->in, &hdr, err)) < 0)
+      goto done;
+    have_hdr = 1;
+  }
+
+  int from_kspace = strcmp(a->source, "kspace") == 0;
+  size_t h, w;
+  const char *compare = NULL; /* stored reconstruction to report our NMSE against */
+  if (from_kspace) {
+    if ((rc = fmr_recon_target_frame(info, have_hdr ? &hdr : NULL, a->in, &h, &w, err)) < 0)
+      goto done;
+    if (h > info->H || w > info->W) {
+      rc = fmr_err_set(err, FMR_EFORMAT, "%s: the stored reconstruction's %zu x %zu frame is "
+                       "larger than the %zu x %zu k-space image; use --source reconstruction_rss",
+                       a->in, h, w, info->H, info->W);
+      goto done;
+    }
+    if (info->has_rss || info->has_esc)
+      compare = info->has_rss ? "reconstruction_rss" : "reconstruction_esc";
+    if ((rc = fmr_recon_new(info->coils, info->H, info->W, a->effort, 0, &recon, err)) < 0) {
+      fmr_err_prefix(err, "%s: ", a->in);
+      goto done;
+    }
+    if (info->undersampled)
+      FMR_LOG(FMR_LOG_WARN, "%s: undersampled k-space (%zu of %zu lines): zero-filled "
+              "reconstruction", a->in, info->sampled_lines, info->W);
+  } else {
+    int has = strcmp(a->source, "reconstruction_rss") == 0 ? info->has_rss : info->has_esc;
+    if (!has) {
+      rc = fmr_err_set(err, FMR_EFORMAT, "%s: --source %s, but the file has no such dataset",
+                       a->in, a->source);
+      goto done;
+    }
+    h = info->rec_h;
+    w = info->rec_w;
+  }
+
+  img = malloc(h * w * sizeof *img);
+  oriented = malloc(h * w * sizeof *oriented);
+  stored = compare ? malloc(h * w * sizeof *stored) : NULL;
+  if (!img || !oriented || (compare && !stored)) {
+    rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", a->in);
+    goto done;
+  }
+  if ((rc = fmr_tmp_path(a->out, tmp, sizeof tmp, err)) < 0) goto done;
+  created = 1;
+  if ((rc = out_create(&o, tmp, info->slices, h, w, err)) < 0) goto done;
+
+  double num = 0.0, den = 0.0;
+  for (size_t s = 0; s < info->slices; s++) {
+    if (from_kspace) {
+      if ((rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err)) < 0) goto done;
+      if ((rc = fmr_recon_slice(recon, h, w, img, err)) < 0) {
+        fmr_err_prefix(err, "%s: slice %zu: ", a->in, s);
+        goto done;
+      }
+      if (compare) {
+        if ((rc = fmr_kspace_read_recon(ks, compare, s, stored, err)) < 0) goto done;
+        for (size_t i = 0; i < h * w; i++) {
+          double d = (double)img[i] - (double)stored[i];
+          num += d * d;
+          den += (double)stored[i] * (double)stored[i];
+        }
+      }
+    } else if ((rc = fmr_kspace_read_recon(ks, a->source, s, img, err)) < 0) {
+      goto done;
+    }
+    fmr_orient(img, h, w, a->flip_ud, a->flip_lr, oriented);
+    if ((rc = out_write_slice(&o, tmp, s, h, w, oriented, err)) < 0) goto done;
+  }
+
+  if (write_string_attr(o.dset, "source", a->source) < 0 ||
+      write_int_attr(o.dset, "flip_ud", a->flip_ud) < 0 ||
+      write_int_attr(o.dset, "flip_lr", a->flip_lr) < 0 ||
+      write_int_attr(o.dset, "undersampled", info->undersampled) < 0 ||
+      (compare && den > 0.0 && write_string_attr(o.dset, "compared_with", compare) < 0) ||
+      (compare && den > 0.0 && write_double_attr(o.dset, "nmse_vs_stored", num / den) < 0)) {
+    rc = h5_fail(err, tmp, "cannot write the attributes");
+    goto done;
+  }
+  if (out_close(&o) < 0) {
+    rc = h5_fail(err, tmp, "cannot flush the output file");
+    goto done;
+  }
+  fmr_kspace_close(&ks);
+  rc = fmr_commit_file(tmp, a->out, err);
+  created = 0; /* committed, or removed by fmr_commit_file */
+  if (rc == 0 && compare && den > 0.0)
+    FMR_LOG(FMR_LOG_INFO, "%s: NMSE against %s: %.3g", a->in, compare, num / den);
+
+done:
+  (void)out_close(&o);
+  if (created) unlink(tmp);
+  free(stored);
+  free(oriented);
+  free(img);
+  fmr_recon_free(&recon);
+  fmr_kspace_close(&ks);
+  return rc;
+}
+
+int fmr_cmd_recon(int argc, char **argv) {
+  recon_args a;
+  int st = parse_args(argc, argv, &a);
+  if (st == 1) return FMR_EXIT_OK;
+  if (st != 0) return st;
+
+  /* HDF5 would print its error stack for every failed call; our messages carry what matters. */
+  fmr__h5_quiet quiet;
+  fmr__h5_quiet_begin(&quiet);
+
+  fmr_err err;
+  fmr_err_clear(&err);
+  int rc = reconstruct(&a, &err);
+  fmr__h5_quiet_end(&quiet);
+  if (rc < 0) {
+    fprintf(stderr, "fastmri-regen recon: %s\n", err.msg[0] ? err.msg : fmr_strerror(rc));
+    return FMR_EXIT_FAILED;
+  }
+  return FMR_EXIT_OK;
+}

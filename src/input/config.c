@@ -1,0 +1,353 @@
+/* YAML configuration: one table describes every key; one pass over the libyaml document tree checks
+ * names, types and requirements and fills fmr_config. */
+#include "fmr/input/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef enum { T_STRING, T_PATH, T_PATHLIST, T_BOOL, T_ENUM } key_type;
+
+typedef struct key_spec {
+  const char *name;         /* dotted path, e.g. "input.dirs" */
+  key_type type;
+  size_t offset;            /* into fmr_config */
+  int required;
+  const char *def;          /* default as YAML text; NULL: none */
+  const char *const *choices; /* T_ENUM: NULL-terminated; the value stored is the index */
+  const char *help;
+} key_spec;
+
+static const char *const anatomy_choices[] = {"knee", "brain", NULL};
+static const char *const source_choices[] = {"kspace", "reconstruction_rss", "reconstruction_esc",
+                                             NULL};
+static const char *const effort_choices[] = {"estimate", "measure", "patient", NULL};
+static const char *const frame_choices[] = {"image", "native", NULL};
+static const char *const level_choices[] = {"error", "warn", "info", "debug", NULL};
+
+#define OFF(field) offsetof(fmr_config, field)
+
+/* The one description of the configuration. README "Configuration" mirrors it (`fastmri-regen run
+ * --print-config-reference` prints this table). */
+static const key_spec keys[] = {
+    {"anatomy", T_ENUM, OFF(anatomy), 1, NULL, anatomy_choices,
+     "knee | brain: which label vocabulary and nominal geometry apply"},
+    {"input.dirs", T_PATHLIST, OFF(input_dirs), 1, NULL, NULL,
+     "directories searched recursively for <name>.h5"},
+    {"input.file_list", T_PATH, OFF(file_list), 0, NULL, NULL,
+     "fastMRI+ file list (one volume name per line); required unless input.all_files"},
+    {"input.annotations", T_PATH, OFF(annotations), 1, NULL, NULL, "fastMRI+ annotation CSV"},
+    {"input.all_files", T_BOOL, OFF(all_files), 0, "false", NULL,
+     "also process every <name>.h5 under input.dirs that the file list does not name "
+     "(marked not reviewed, no masks)"},
+    {"output.dir", T_PATH, OFF(output_dir), 1, NULL, NULL,
+     "where dicom/, masks/ and manifest.json are written"},
+    {"output.dicom", T_BOOL, OFF(write_dicom), 0, "true", NULL, "write one DICOM file per slice"},
+    {"output.masks", T_BOOL, OFF(write_masks), 0, "true", NULL,
+     "write one HDF5 label mask per reviewed volume"},
+    {"output.mask_frame", T_ENUM, OFF(mask_frame), 0, "image", frame_choices,
+     "image: masks in the orientation of the DICOM images; native: fastMRI's unflipped arrays"},
+    {"output.seg", T_BOOL, OFF(write_seg), 0, "true", NULL,
+     "write a DICOM Segmentation (seg/<volume>.dcm) per reviewed volume with findings"},
+    {"output.preview", T_BOOL, OFF(write_preview), 0, "true", NULL,
+     "write a PNG contact sheet of the boxes (preview/<volume>.png) per reviewed volume with "
+     "boxes"},
+    {"output.seg_codes", T_PATH, OFF(seg_codes), 0, NULL, NULL,
+     "CSV of label -> SEG coded concepts replacing the built-in configs/seg-codes.csv"},
+    {"recon.source", T_ENUM, OFF(source), 0, "kspace", source_choices,
+     "kspace: reconstruct from raw data; reconstruction_rss/_esc: use the stored image"},
+    {"recon.flip_up_down", T_BOOL, OFF(flip_up_down), 0, "true", NULL,
+     "flip rows (the fastMRI+ labelling frame)"},
+    {"recon.flip_left_right", T_BOOL, OFF(flip_left_right), 0, "false", NULL, "flip columns"},
+    {"recon.fft_effort", T_ENUM, OFF(fft_effort), 0, "estimate", effort_choices,
+     "FFTW planner effort; estimate is reproducible without wisdom"},
+    {"dicom.uid_root", T_STRING, OFF(uid_root), 0, "2.25", NULL,
+     "UID root: 2.25 (UUID-derived) or your organisation's registered root"},
+    {"dicom.uid_namespace", T_STRING, OFF(uid_namespace), 0, "fastmri-regen", NULL,
+     "string hashed into every UID; change it to mint a distinct set of UIDs"},
+    {"dicom.date", T_STRING, OFF(date), 0, "20000101", NULL,
+     "YYYYMMDD written as study/series date when SOURCE_DATE_EPOCH is unset"},
+    {"dicom.time", T_STRING, OFF(time), 0, "000000", NULL,
+     "HHMMSS written as study/series time when SOURCE_DATE_EPOCH is unset"},
+    {"log.level", T_ENUM, OFF(log_level), 0, "info", level_choices,
+     "error | warn | info | debug (FMR_LOG_LEVEL overrides)"},
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* Enum-typed fields are stored as ints; anatomy and log.level keep their string. */
+static int stores_string(const key_spec *k) {
+  return k->type == T_STRING || k->type == T_PATH ||
+         (k->type == T_ENUM && (k->offset == OFF(anatomy) || k->offset == OFF(log_level)));
+}
+
+typedef struct parse_ctx {
+  const char *path;
+  char *dir; /* directory of the config file, for relative paths */
+  yaml_document_t *doc;
+  fmr_config *cfg;
+  int seen[NKEYS];
+  fmr_err *err;
+} parse_ctx;
+
+static int err_at(parse_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int err_at(parse_ctx *c, const yaml_node_t *n, const char *fmt, ...) {
+  char what[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return fmr_err_set(c->err, FMR_ECONFIG, "%s:%zu:%zu: %s", c->path,
+                     n ? (size_t)n->start_mark.line + 1 : 1,
+                     n ? (size_t)n->start_mark.column + 1 : 1, what);
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p) memcpy(p, s, n);
+  return p;
+}
+
+static char *resolve_path(const parse_ctx *c, const char *v) {
+  if (v[0] == '/' || !c->dir) return xstrdup(v);
+  size_t n = strlen(c->dir) + strlen(v) + 2;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/%s", c->dir, v);
+  return p;
+}
+
+static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+static int is_null_scalar(const yaml_node_t *n) {
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
+  const char *v = scalar(n);
+  return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
+}
+
+static int set_value(parse_ctx *c, const key_spec *k, const yaml_node_t *n) {
+  void *field = (char *)c->cfg + k->offset;
+  if (k->type == T_PATHLIST) {
+    if (n->type != YAML_SEQUENCE_NODE)
+      return err_at(c, n, "'%s' must be a list of directories", k->name);
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count == 0) return err_at(c, n, "'%s' must name at least one directory", k->name);
+    char **list = calloc(count, sizeof *list);
+    if (!list) return fmr_err_set(c->err, FMR_ENOMEM, "%s: out of memory", c->path);
+    c->cfg->input_dirs = list;
+    for (size_t i = 0; i < count; i++) {
+      yaml_node_t *item = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
+      if (!item || item->type != YAML_SCALAR_NODE || is_null_scalar(item))
+        return err_at(c, item ? item : n, "'%s' entries must be directory names", k->name);
+      list[i] = resolve_path(c, scalar(item));
+      if (!list[i]) return fmr_err_set(c->err, FMR_ENOMEM, "%s: out of memory", c->path);
+      c->cfg->ninput_dirs = i + 1;
+    }
+    return 0;
+  }
+  if (n->type != YAML_SCALAR_NODE || is_null_scalar(n))
+    return err_at(c, n, "'%s' must be a single value", k->name);
+  const char *v = scalar(n);
+  switch (k->type) {
+    case T_BOOL: {
+      int plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+      if (plain && strcmp(v, "true") == 0) {
+        *(int *)field = 1;
+      } else if (plain && strcmp(v, "false") == 0) {
+        *(int *)field = 0;
+      } else {
+        return err_at(c, n, "'%s' must be true or false, not '%s'", k->name, v);
+      }
+      return 0;
+    }
+    case T_ENUM: {
+      for (int i = 0; k->choices[i]; i++) {
+        if (strcmp(v, k->choices[i]) == 0) {
+          if (stores_string(k)) {
+            free(*(char **)field);
+            *(char **)field = xstrdup(v);
+            if (!*(char **)field) return fmr_err_set(c->err, FMR_ENOMEM, "out of memory");
+          } else {
+            *(int *)field = i;
+          }
+          return 0;
+        }
+      }
+      char allowed[256] = "";
+      for (int i = 0; k->choices[i]; i++) {
+        strncat(allowed, i ? " | " : "", sizeof allowed - strlen(allowed) - 1);
+        strncat(allowed, k->choices[i], sizeof allowed - strlen(allowed) - 1);
+      }
+      return err_at(c, n, "'%s' must be one of %s, not '%s'", k->name, allowed, v);
+    }
+    case T_STRING:
+    case T_PATH: {
+      if (v[0] == '\0') return err_at(c, n, "'%s' must not be empty", k->name);
+      char *s = k->type == T_PATH ? resolve_path(c, v) : xstrdup(v);
+      if (!s) return fmr_err_set(c->err, FMR_ENOMEM, "out of memory");
+      free(*(char **)field);
+      *(char **)field = s;
+      return 0;
+    }
+    default:
+      return fmr_err_set(c->err, FMR_EINVAL, "internal: bad key type");
+  }
+}
+
+/* Is `prefix` a section, i.e. a proper prefix (followed by '.') of some key? */
+static int is_section(const char *prefix) {
+  size_t n = strlen(prefix);
+  for (size_t i = 0; i < NKEYS; i++)
+    if (strncmp(keys[i].name, prefix, n) == 0 && keys[i].name[n] == '.') return 1;
+  return 0;
+}
+
+static int walk_mapping(parse_ctx *c, const yaml_node_t *map, const char *prefix) {
+  if (map->type != YAML_MAPPING_NODE)
+    return err_at(c, map, "'%s' must be a mapping of keys", prefix[0] ? prefix : "(top level)");
+  for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+    yaml_node_t *vn = yaml_document_get_node(c->doc, p->value);
+    if (!kn || !vn || kn->type != YAML_SCALAR_NODE)
+      return err_at(c, kn, "keys must be plain names");
+    char full[256];
+    int len = snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", scalar(kn));
+    if (len < 0 || (size_t)len >= sizeof full) return err_at(c, kn, "key too long");
+    int found = 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+      if (strcmp(keys[i].name, full) != 0) continue;
+      found = 1;
+      if (c->seen[i]) return err_at(c, kn, "duplicate key '%s'", full);
+      c->seen[i] = 1;
+      int rc = set_value(c, &keys[i], vn);
+      if (rc) return rc;
+    }
+    if (found) continue;
+    if (is_section(full)) {
+      int rc = walk_mapping(c, vn, full);
+      if (rc) return rc;
+      continue;
+    }
+    return err_at(c, kn, "unknown key '%s'", full);
+  }
+  return 0;
+}
+
+static int apply_defaults(parse_ctx *c, const yaml_node_t *root) {
+  for (size_t i = 0; i < NKEYS; i++) {
+    const key_spec *k = &keys[i];
+    if (c->seen[i]) continue;
+    if (k->required) return err_at(c, root, "missing required key '%s'", k->name);
+    if (!k->def) continue;
+    yaml_node_t fake;
+    memset(&fake, 0, sizeof fake);
+    fake.type = YAML_SCALAR_NODE;
+    fake.data.scalar.value = (yaml_char_t *)k->def;
+    fake.data.scalar.length = strlen(k->def);
+    fake.data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
+    int rc = set_value(c, k, &fake);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static int check_semantics(parse_ctx *c, const yaml_node_t *root) {
+  fmr_config *cfg = c->cfg;
+  if (!cfg->file_list && !cfg->all_files)
+    return err_at(c, root, "missing required key 'input.file_list' (or set input.all_files: true)");
+  if (strlen(cfg->date) != 8 || strspn(cfg->date, "0123456789") != 8)
+    return err_at(c, root, "'dicom.date' must be YYYYMMDD, not '%s'", cfg->date);
+  if (strlen(cfg->time) != 6 || strspn(cfg->time, "0123456789") != 6)
+    return err_at(c, root, "'dicom.time' must be HHMMSS, not '%s'", cfg->time);
+  return 0;
+}
+
+int fmr_config_parse(const char *path, const char *text, size_t len, fmr_config *cfg,
+                     fmr_err *err) {
+  memset(cfg, 0, sizeof *cfg);
+  yaml_parser_t parser;
+  yaml_document_t doc;
+  int have_parser = 0, have_doc = 0, rc = 0;
+  parse_ctx c;
+  memset(&c, 0, sizeof c);
+  c.path = path;
+  c.cfg = cfg;
+  c.err = err;
+  c.doc = &doc;
+
+  cfg->path = xstrdup(path);
+  const char *slash = strrchr(path, '/');
+  c.dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : xstrdup(".");
+  if (!cfg->path || !c.dir) {
+    rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
+    goto done;
+  }
+  if (!yaml_parser_initialize(&parser)) {
+    rc = fmr_err_set(err, FMR_ENOMEM, "%s: cannot initialise the YAML parser", path);
+    goto done;
+  }
+  have_parser = 1;
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+  if (!yaml_parser_load(&parser, &doc)) {
+    rc = fmr_err_set(err, FMR_ECONFIG, "%s:%zu:%zu: %s%s%s", path,
+                     (size_t)parser.problem_mark.line + 1, (size_t)parser.problem_mark.column + 1,
+                     parser.problem ? parser.problem : "invalid YAML",
+                     parser.context ? " " : "", parser.context ? parser.context : "");
+    goto done;
+  }
+  have_doc = 1;
+  yaml_node_t *root = yaml_document_get_root_node(&doc);
+  if (!root) {
+    rc = fmr_err_set(err, FMR_ECONFIG, "%s:1:1: the configuration is empty", path);
+    goto done;
+  }
+  rc = walk_mapping(&c, root, "");
+  if (!rc) rc = apply_defaults(&c, root);
+  if (!rc) rc = check_semantics(&c, root);
+
+done:
+  if (have_doc) yaml_document_delete(&doc);
+  if (have_parser) yaml_parser_delete(&parser);
+  free(c.dir);
+  if (rc) {
+    fmr_config_free(cfg);
+  }
+  return rc;
+}
+
+void fmr_config_free(fmr_config *cfg) {
+  if (!cfg) return;
+  for (size_t i = 0; i < NKEYS; i++) {
+    if (keys[i].type == T_PATHLIST) continue;
+    if (stores_string(&keys[i])) free(*(char **)((char *)cfg + keys[i].offset));
+  }
+  for (size_t i = 0; i < cfg->ninput_dirs; i++) free(cfg->input_dirs[i]);
+  free(cfg->input_dirs);
+  free(cfg->path);
+  memset(cfg, 0, sizeof *cfg);
+}
+
+const char *fmr_config_source_name(fmr_recon_source s) {
+  return (unsigned)s < 3 ? source_choices[s] : "?";
+}
+
+const char *fmr_config_effort_name(fmr_fft_effort e) {
+  return (unsigned)e < 3 ? effort_choices[e] : "?";
+}
+
+void fmr_config_print_reference(void *file) {
+  FILE *f = file;
+  for (size_t i = 0; i < NKEYS; i++) {
+    const key_spec *k = &keys[i];
+    fprintf(f, "%-22s %-9s %-10s %s\n", k->name,
+            k->type == T_BOOL ? "bool" : k->type == T_PATHLIST ? "paths" : k->type == T_PATH ? "path"
+                                     : k->type == T_ENUM   ? "choice"
+                                                           : "string",
+            k->required ? "(required)" : k->def ? k->def : "-", k->help);
+  }
+}

@@ -1,0 +1,194 @@
+/* Per-volume HDF5 label-mask files (SPEC 6).
+ *
+ * Layout (read with h5py as f["mask"][:] and f["mask"].attrs[...]):
+ *   /mask  (slices, h, w) uint8/16/32/64 little-endian, chunks of one slice, shuffle + gzip 4.
+ *   Attributes of /mask (all strings are variable-length UTF-8, so h5py returns str):
+ *     labels           string[nvocab]  the vocabulary; bit k of a pixel <-> labels[k]
+ *     bit_order        string          how to read a pixel (see BIT_ORDER below)
+ *     frame            string          "image" (as the DICOM images) or "native" (fastMRI arrays)
+ *     flip_up_down     uint8           orientation of that frame relative to fastMRI's arrays
+ *     flip_left_right  uint8
+ *     volume, anatomy  string
+ *     format           string          "fastmri-regen-mask/1"
+ * Deterministic bytes: no object timestamps and a pinned file format (HDF5 1.8 objects), so the
+ * same mask gives the same file. */
+#include "fmr/labels/masks.h"
+
+#include <hdf5.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/h5util.h"
+
+#define MASK_FORMAT "fastmri-regen-mask/1"
+#define BIT_ORDER                                                                             \
+  "bit k (value 1 << k) of a pixel is set when the pixel lies inside at least one box of "   \
+  "labels[k]"
+#define GZIP_LEVEL 4
+
+typedef struct h5_err_ctx {
+  char msg[256];
+} h5_err_ctx;
+
+/* Keep the innermost HDF5 error: it names the cause (disk full, permission) rather than the API
+ * call that failed. */
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+  h5_err_ctx *c = data;
+  (void)n;
+  if (e && e->desc) snprintf(c->msg, sizeof c->msg, "%s: %s", e->func_name, e->desc);
+  return 0;
+}
+
+static int h5fail(fmr_err *err, const char *path, const char *what) {
+  h5_err_ctx c;
+  c.msg[0] = '\0';
+  if (H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &c) < 0) c.msg[0] = '\0';
+  return fmr_err_set(err, FMR_EHDF5, "%s: cannot write mask: %s%s%s", path, what,
+                     c.msg[0] ? ": " : "", c.msg);
+}
+
+static int put_attr(hid_t obj, const char *name, hid_t type, hid_t space, const void *buf) {
+  hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0) return -1;
+  herr_t w = H5Awrite(a, type, buf);
+  herr_t c = H5Aclose(a);
+  return w < 0 || c < 0 ? -1 : 0;
+}
+
+static int put_string(hid_t obj, hid_t str_type, hid_t scalar, const char *name,
+                      const char *value) {
+  const char *v = value ? value : "";
+  return put_attr(obj, name, str_type, scalar, &v);
+}
+
+static int put_u8(hid_t obj, hid_t scalar, const char *name, int value) {
+  uint8_t v = value ? 1 : 0;
+  return put_attr(obj, name, H5T_STD_U8LE, scalar, &v);
+}
+
+int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
+  int rc = 0;
+  hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+  hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID;
+  hid_t str_type = H5I_INVALID_HID, scalar = H5I_INVALID_HID, lspace = H5I_INVALID_HID;
+  fmr__h5_quiet quiet;
+
+  if (!path || !m || !m->volume || !m->frame || !m->mask ||
+      (m->nvocab && !m->vocab))
+    return fmr_err_set(err, FMR_EINVAL, "%s: mask file: missing argument", path ? path : "?");
+  if (m->slices == 0 || m->h == 0 || m->w == 0)
+    return fmr_err_set(err, FMR_EINVAL, "%s: mask of %zu x %zu x %zu has no pixels", path,
+                       m->slices, m->h, m->w);
+  hid_t mem_type, file_type;
+  switch (m->pixel_bytes) {
+    case 1:
+      mem_type = H5T_NATIVE_UINT8, file_type = H5T_STD_U8LE;
+      break;
+    case 2:
+      mem_type = H5T_NATIVE_UINT16, file_type = H5T_STD_U16LE;
+      break;
+    case 4:
+      mem_type = H5T_NATIVE_UINT32, file_type = H5T_STD_U32LE;
+      break;
+    case 8:
+      mem_type = H5T_NATIVE_UINT64, file_type = H5T_STD_U64LE;
+      break;
+    default:
+      return fmr_err_set(err, FMR_EINVAL, "%s: mask pixels of %zu bytes are not supported", path,
+                         m->pixel_bytes);
+  }
+  if (m->nvocab > m->pixel_bytes * 8)
+    return fmr_err_set(err, FMR_EINVAL, "%s: %zu labels do not fit %zu-bit pixels", path,
+                       m->nvocab, m->pixel_bytes * 8);
+  for (size_t k = 0; k < m->nvocab; k++)
+    if (!m->vocab[k])
+      return fmr_err_set(err, FMR_EINVAL, "%s: label %zu is missing", path, k);
+
+  /* The library's default is to print its error stack to stderr; we report through err instead
+   * and put the caller's setting back on the way out. */
+  fmr__h5_quiet_begin(&quiet);
+
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0 || H5Zfilter_avail(H5Z_FILTER_SHUFFLE) <= 0) {
+    rc = fmr_err_set(err, FMR_EHDF5, "%s: this HDF5 library lacks the gzip or shuffle filter",
+                     path);
+    goto done;
+  }
+  fapl = H5Pcreate(H5P_FILE_ACCESS);
+  fcpl = H5Pcreate(H5P_FILE_CREATE);
+  dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (fapl < 0 || fcpl < 0 || dcpl < 0) {
+    rc = h5fail(err, path, "property lists");
+    goto done;
+  }
+  /* Pin the object format so a newer library cannot silently change the bytes, and keep
+   * modification times out of every object header (the root group via the fcpl). */
+  hsize_t chunk[3] = {1, (hsize_t)m->h, (hsize_t)m->w};
+  if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+      H5Pset_obj_track_times(fcpl, 0) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0 ||
+      H5Pset_chunk(dcpl, 3, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
+      H5Pset_deflate(dcpl, GZIP_LEVEL) < 0) {
+    rc = h5fail(err, path, "property lists");
+    goto done;
+  }
+  file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+  if (file < 0) {
+    rc = h5fail(err, path, "create");
+    goto done;
+  }
+  hsize_t dims[3] = {(hsize_t)m->slices, (hsize_t)m->h, (hsize_t)m->w};
+  space = H5Screate_simple(3, dims, NULL);
+  if (space < 0) {
+    rc = h5fail(err, path, "dataspace");
+    goto done;
+  }
+  dset = H5Dcreate2(file, "mask", file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (dset < 0) {
+    rc = h5fail(err, path, "dataset");
+    goto done;
+  }
+  if (H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->mask) < 0) {
+    rc = h5fail(err, path, "write pixels");
+    goto done;
+  }
+
+  str_type = H5Tcopy(H5T_C_S1);
+  scalar = H5Screate(H5S_SCALAR);
+  hsize_t nl = (hsize_t)m->nvocab;
+  lspace = H5Screate_simple(1, &nl, NULL);
+  if (str_type < 0 || scalar < 0 || lspace < 0 || H5Tset_size(str_type, H5T_VARIABLE) < 0 ||
+      H5Tset_cset(str_type, H5T_CSET_UTF8) < 0) {
+    rc = h5fail(err, path, "string type");
+    goto done;
+  }
+  /* An empty vocabulary still gets a (zero-length) "labels" attribute: its absence would look
+   * like a file from another tool. */
+  const char *empty_vocab[1] = {""};
+  if (put_attr(dset, "labels", str_type, lspace,
+               m->nvocab ? (const void *)m->vocab : (const void *)empty_vocab) < 0 ||
+      put_string(dset, str_type, scalar, "bit_order", BIT_ORDER) < 0 ||
+      put_string(dset, str_type, scalar, "frame", m->frame) < 0 ||
+      put_u8(dset, scalar, "flip_up_down", m->flip_ud) < 0 ||
+      put_u8(dset, scalar, "flip_left_right", m->flip_lr) < 0 ||
+      put_string(dset, str_type, scalar, "volume", m->volume) < 0 ||
+      put_string(dset, str_type, scalar, "anatomy", m->anatomy) < 0 ||
+      put_string(dset, str_type, scalar, "format", MASK_FORMAT) < 0) {
+    rc = h5fail(err, path, "attributes");
+    goto done;
+  }
+
+done:
+  /* Reverse order. A property list, type or dataspace that fails to close only leaks; a dataset
+   * or file that fails to close may not be on disk, which is an error. */
+  if (lspace >= 0) (void)H5Sclose(lspace);
+  if (scalar >= 0) (void)H5Sclose(scalar);
+  if (str_type >= 0) (void)H5Tclose(str_type);
+  if (dset >= 0 && H5Dclose(dset) < 0 && !rc) rc = h5fail(err, path, "close dataset");
+  if (space >= 0) (void)H5Sclose(space);
+  if (file >= 0 && H5Fclose(file) < 0 && !rc) rc = h5fail(err, path, "close");
+  if (dcpl >= 0) (void)H5Pclose(dcpl);
+  if (fcpl >= 0) (void)H5Pclose(fcpl);
+  if (fapl >= 0) (void)H5Pclose(fapl);
+  fmr__h5_quiet_end(&quiet);
+  return rc;
+}
