@@ -15,6 +15,7 @@
 #include "fmr/recon/kspace.h"
 #include "fmr/util/log.h"
 #include "fmr/recon/recon.h"
+#include "fmr/recon/reconstruct.h"
 #include "util/h5util.h"
 
 typedef struct recon_args {
@@ -214,10 +215,27 @@ static int out_close(out_file *o) {
 
 /* ---- the command -------------------------------------------------------------------------------- */
 
+typedef struct slice_writer {
+  out_file *o;
+  const char *tmp;
+  size_t h, w;
+} slice_writer;
+
+static int write_slice(void *ctx, size_t slice, const float *image, fmr_err *err) {
+  slice_writer *sw = ctx;
+  return out_write_slice(sw->o, sw->tmp, slice, sw->h, sw->w, image, err);
+}
+
+static fmr_recon_source source_of(const char *name) {
+  if (strcmp(name, "reconstruction_rss") == 0) return FMR_SOURCE_RSS;
+  if (strcmp(name, "reconstruction_esc") == 0) return FMR_SOURCE_ESC;
+  return FMR_SOURCE_KSPACE;
+}
+
+/* The same loop as `run` (fmr_reconstruct_volume), streamed into an HDF5 file slice by slice. */
 static int reconstruct(const recon_args *a, fmr_err *err) {
   fmr_kspace *ks = NULL;
-  fmr_recon *recon = NULL;
-  float *img = NULL, *oriented = NULL, *stored = NULL;
+  fmr_fft_cache *plans = NULL;
   out_file o = {H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID};
   char tmp[4096];
   int created = 0, rc;
@@ -231,79 +249,31 @@ static int reconstruct(const recon_args *a, fmr_err *err) {
       goto done;
     have_hdr = 1;
   }
-
-  int from_kspace = strcmp(a->source, "kspace") == 0;
+  fmr_reconstruct_opts ropts = {source_of(a->source), a->flip_ud, a->flip_lr};
   size_t h, w;
-  const char *compare = NULL; /* stored reconstruction to report our NMSE against */
-  if (from_kspace) {
-    if ((rc = fmr_recon_target_frame(info, have_hdr ? &hdr : NULL, a->in, &h, &w, err)) < 0)
-      goto done;
-    if (h > info->H || w > info->W) {
-      rc = fmr_err_set(err, FMR_EFORMAT, "%s: the stored reconstruction's %zu x %zu frame is "
-                       "larger than the %zu x %zu k-space image; use --source reconstruction_rss",
-                       a->in, h, w, info->H, info->W);
-      goto done;
-    }
-    if (info->has_rss || info->has_esc)
-      compare = info->has_rss ? "reconstruction_rss" : "reconstruction_esc";
-    if ((rc = fmr_recon_new(info->coils, info->H, info->W, a->effort, 0, &recon, err)) < 0) {
-      fmr_err_prefix(err, "%s: ", a->in);
-      goto done;
-    }
+  if ((rc = fmr_reconstruct_frame(info, have_hdr ? &hdr : NULL, &ropts, a->in, &h, &w, err)) < 0)
+    goto done;
+  if (ropts.source == FMR_SOURCE_KSPACE) {
+    if ((rc = fmr_fft_cache_new(a->effort, &plans, err)) < 0) goto done;
     if (info->undersampled)
       FMR_LOG(FMR_LOG_WARN, "%s: undersampled k-space (%zu of %zu lines): zero-filled "
               "reconstruction", a->in, info->sampled_lines, info->W);
-  } else {
-    int has = strcmp(a->source, "reconstruction_rss") == 0 ? info->has_rss : info->has_esc;
-    if (!has) {
-      rc = fmr_err_set(err, FMR_EFORMAT, "%s: --source %s, but the file has no such dataset",
-                       a->in, a->source);
-      goto done;
-    }
-    h = info->rec_h;
-    w = info->rec_w;
-  }
-
-  img = malloc(h * w * sizeof *img);
-  oriented = malloc(h * w * sizeof *oriented);
-  stored = compare ? malloc(h * w * sizeof *stored) : NULL;
-  if (!img || !oriented || (compare && !stored)) {
-    rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", a->in);
-    goto done;
   }
   if ((rc = fmr_tmp_path(a->out, tmp, sizeof tmp, err)) < 0) goto done;
   created = 1;
   if ((rc = out_create(&o, tmp, info->slices, h, w, err)) < 0) goto done;
 
-  double num = 0.0, den = 0.0;
-  for (size_t s = 0; s < info->slices; s++) {
-    if (from_kspace) {
-      if ((rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err)) < 0) goto done;
-      if ((rc = fmr_recon_slice(recon, h, w, img, err)) < 0) {
-        fmr_err_prefix(err, "%s: slice %zu: ", a->in, s);
-        goto done;
-      }
-      if (compare) {
-        if ((rc = fmr_kspace_read_recon(ks, compare, s, stored, err)) < 0) goto done;
-        for (size_t i = 0; i < h * w; i++) {
-          double d = (double)img[i] - (double)stored[i];
-          num += d * d;
-          den += (double)stored[i] * (double)stored[i];
-        }
-      }
-    } else if ((rc = fmr_kspace_read_recon(ks, a->source, s, img, err)) < 0) {
-      goto done;
-    }
-    fmr_orient(img, h, w, a->flip_ud, a->flip_lr, oriented);
-    if ((rc = out_write_slice(&o, tmp, s, h, w, oriented, err)) < 0) goto done;
-  }
-
+  slice_writer sw = {&o, tmp, h, w};
+  fmr_reconstruct_result res;
+  rc = fmr_reconstruct_volume(ks, have_hdr ? &hdr : NULL, plans, &ropts, a->in, write_slice, &sw,
+                              &res, err);
+  if (rc < 0) goto done;
   if (write_string_attr(o.dset, "source", a->source) < 0 ||
       write_int_attr(o.dset, "flip_ud", a->flip_ud) < 0 ||
       write_int_attr(o.dset, "flip_lr", a->flip_lr) < 0 ||
       write_int_attr(o.dset, "undersampled", info->undersampled) < 0 ||
-      (compare && den > 0.0 && write_string_attr(o.dset, "compared_with", compare) < 0) ||
-      (compare && den > 0.0 && write_double_attr(o.dset, "nmse_vs_stored", num / den) < 0)) {
+      (res.compared_with && write_string_attr(o.dset, "compared_with", res.compared_with) < 0) ||
+      (res.compared_with && write_double_attr(o.dset, "nmse_vs_stored", res.nmse) < 0)) {
     rc = h5_fail(err, tmp, "cannot write the attributes");
     goto done;
   }
@@ -314,16 +284,13 @@ static int reconstruct(const recon_args *a, fmr_err *err) {
   fmr_kspace_close(&ks);
   rc = fmr_commit_file(tmp, a->out, err);
   created = 0; /* committed, or removed by fmr_commit_file */
-  if (rc == 0 && compare && den > 0.0)
-    FMR_LOG(FMR_LOG_INFO, "%s: NMSE against %s: %.3g", a->in, compare, num / den);
+  if (rc == 0 && res.compared_with)
+    FMR_LOG(FMR_LOG_INFO, "%s: NMSE against %s: %.3g", a->in, res.compared_with, res.nmse);
 
 done:
   (void)out_close(&o);
   if (created) unlink(tmp);
-  free(stored);
-  free(oriented);
-  free(img);
-  fmr_recon_free(&recon);
+  fmr_fft_cache_free(&plans);
   fmr_kspace_close(&ks);
   return rc;
 }

@@ -21,23 +21,16 @@
 #include "fmr/labels/masks.h"
 #include "fmr/labels/preview.h"
 #include "fmr/recon/recon.h"
+#include "fmr/recon/reconstruct.h"
 #include "fmr/recon/scale.h"
 #include "fmr/dicom/seg.h"
 #include "fmr/dicom/uid.h"
-
-#define PLAN_CACHE 8
-
-typedef struct plan_entry {
-  size_t coils, H, W;
-  fmr_recon *recon;
-} plan_entry;
 
 struct fmr_volume_ctx {
   const fmr_config *cfg;
   const fmr_annotations *ann;
   char run_key[65];
-  plan_entry plans[PLAN_CACHE];
-  size_t next_evict;
+  fmr_fft_cache *plans;
   fmr_seg_codes *codes; /* SEG coded concepts (output.seg); NULL when off or unreadable */
   fmr_err codes_err;    /* why codes is NULL with output.seg on */
 };
@@ -49,6 +42,11 @@ int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, const 
   fmr_volume_ctx *c = *out;
   c->cfg = cfg;
   c->ann = ann;
+  if (fmr_fft_cache_new(cfg->fft_effort, &c->plans, err)) {
+    free(c);
+    *out = NULL;
+    return err->code;
+  }
   snprintf(c->run_key, sizeof c->run_key, "%s", run_key ? run_key : "");
   if (cfg->write_seg) {
     /* An unreadable override table fails every volume that would write a SEG, with the reason,
@@ -68,38 +66,10 @@ int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, const 
 
 void fmr_volume_ctx_free(fmr_volume_ctx **ctx) {
   if (!ctx || !*ctx) return;
-  for (size_t i = 0; i < PLAN_CACHE; i++) fmr_recon_free(&(*ctx)->plans[i].recon);
+  fmr_fft_cache_free(&(*ctx)->plans);
   fmr_seg_codes_free(&(*ctx)->codes);
   free(*ctx);
   *ctx = NULL;
-}
-
-/* Plans are made once per k-space shape and reused: the fastMRI volumes come in a handful of shapes,
- * so a small cache keeps planning out of the per-volume cost. */
-static int get_plan(fmr_volume_ctx *ctx, size_t coils, size_t H, size_t W, fmr_recon **out,
-                    fmr_err *err) {
-  for (size_t i = 0; i < PLAN_CACHE; i++) {
-    plan_entry *p = &ctx->plans[i];
-    if (p->recon && p->coils == coils && p->H == H && p->W == W) {
-      *out = p->recon;
-      return 0;
-    }
-  }
-  plan_entry *slot = NULL;
-  for (size_t i = 0; i < PLAN_CACHE && !slot; i++)
-    if (!ctx->plans[i].recon) slot = &ctx->plans[i];
-  if (!slot) {
-    slot = &ctx->plans[ctx->next_evict];
-    ctx->next_evict = (ctx->next_evict + 1) % PLAN_CACHE;
-    fmr_recon_free(&slot->recon);
-  }
-  int rc = fmr_recon_new(coils, H, W, ctx->cfg->fft_effort, 0, &slot->recon, err);
-  if (rc) return rc;
-  slot->coils = coils;
-  slot->H = H;
-  slot->W = W;
-  *out = slot->recon;
-  return 0;
 }
 
 /* Outputs of the volume being processed: relative paths for the record, absolute for clean-up. */
@@ -479,10 +449,23 @@ done:
   return rc;
 }
 
+/* The reconstruction loop's sink: the volume's float stack (SPEC 5.1 scales over all of it). */
+typedef struct stack_sink {
+  float *stack;
+  size_t plane;
+} stack_sink;
+
+static int stack_put(void *ctx, size_t slice, const float *image, fmr_err *err) {
+  (void)err;
+  stack_sink *sk = ctx;
+  memcpy(sk->stack + slice * sk->plane, image, sk->plane * sizeof *image);
+  return 0;
+}
+
 static int do_volume(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v, fmr_err *err) {
   const fmr_config *cfg = ctx->cfg;
   fmr_kspace *ks = NULL;
-  float *stack = NULL, *plane_buf = NULL, *stored = NULL;
+  float *stack = NULL;
   int16_t *pixels = NULL;
   fmr_header hdr;
   int rc = fmr_kspace_open(t->path, &ks, err);
@@ -497,70 +480,21 @@ static int do_volume(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v
     rc = fmr_header_parse(info->header_xml, info->header_len, t->path, &hdr, err);
     if (rc) goto done;
   }
-  rc = fmr_recon_target_frame(info, &hdr, t->path, &v->h, &v->w, err);
+  fmr_reconstruct_opts ropts = {cfg->source, cfg->flip_up_down, cfg->flip_left_right};
+  rc = fmr_reconstruct_frame(info, &hdr, &ropts, t->path, &v->h, &v->w, err);
   if (rc) goto done;
-  size_t h = v->h, w = v->w, plane = h * w, slices = info->slices;
-
-  const char *source_ds = NULL; /* stored reconstruction used as the source */
-  const char *compare_ds = NULL; /* stored reconstruction our k-space result is compared with */
-  fmr_recon *recon = NULL;
-  if (cfg->source == FMR_SOURCE_KSPACE) {
-    if (info->has_rss && info->rec_h == h && info->rec_w == w) compare_ds = "reconstruction_rss";
-    else if (info->has_esc && info->rec_h == h && info->rec_w == w)
-      compare_ds = "reconstruction_esc";
-    if (h > info->H || w > info->W) {
-      rc = fmr_err_set(err, FMR_EFORMAT,
-                       "%s: the stored reconstruction's %zu x %zu frame is larger than the %zu x %zu "
-                       "k-space image; set recon.source: reconstruction_rss for this data",
-                       t->path, h, w, info->H, info->W);
-      goto done;
-    }
-    rc = get_plan(ctx, info->coils, info->H, info->W, &recon, err);
-    if (rc) {
-      fmr_err_prefix(err, "%s: ", t->path);
-      goto done;
-    }
-  } else {
-    source_ds = cfg->source == FMR_SOURCE_RSS ? "reconstruction_rss" : "reconstruction_esc";
-    int has = cfg->source == FMR_SOURCE_RSS ? info->has_rss : info->has_esc;
-    if (!has) {
-      rc = fmr_err_set(err, FMR_EFORMAT, "%s: recon.source is %s but the file has no such dataset",
-                       t->path, source_ds);
-      goto done;
-    }
-  }
-
+  size_t plane = v->h * v->w, slices = info->slices;
   stack = malloc(slices * plane * sizeof *stack);
-  plane_buf = malloc(plane * sizeof *plane_buf);
-  if (compare_ds) stored = malloc(plane * sizeof *stored);
-  if (!stack || !plane_buf || (compare_ds && !stored)) {
+  if (!stack) {
     rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for a %zu x %zu x %zu stack", t->path,
-                     slices, h, w);
+                     slices, v->h, v->w);
     goto done;
   }
-  double num = 0.0, den = 0.0;
-  for (size_t s = 0; s < slices; s++) {
-    if (recon) {
-      rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err);
-      if (!rc && fmr_recon_slice(recon, h, w, plane_buf, err) != 0) {
-        rc = err->code;
-        fmr_err_prefix(err, "%s: slice %zu: ", t->path, s);
-      }
-    } else {
-      rc = fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err);
-    }
-    if (!rc && compare_ds) rc = fmr_kspace_read_recon(ks, compare_ds, s, stored, err);
-    if (rc) goto done;
-    if (compare_ds) {
-      for (size_t i = 0; i < plane; i++) {
-        double d = (double)plane_buf[i] - (double)stored[i];
-        num += d * d;
-        den += (double)stored[i] * (double)stored[i];
-      }
-    }
-    fmr_orient(plane_buf, h, w, cfg->flip_up_down, cfg->flip_left_right, stack + s * plane);
-  }
-  v->nmse = compare_ds && den > 0.0 ? num / den : NAN;
+  stack_sink sk = {stack, plane};
+  fmr_reconstruct_result res;
+  rc = fmr_reconstruct_volume(ks, &hdr, ctx->plans, &ropts, t->path, stack_put, &sk, &res, err);
+  if (rc) goto done;
+  v->nmse = res.nmse;
   fmr_kspace_close(&ks); /* done with the input: release the file before the writes */
 
   pixels = malloc(slices * plane * sizeof *pixels);
@@ -585,8 +519,6 @@ static int do_volume(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v
   }
 done:
   free(pixels);
-  free(stored);
-  free(plane_buf);
   free(stack);
   fmr_kspace_close(&ks);
   return rc;

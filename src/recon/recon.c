@@ -87,6 +87,14 @@ done:
 
 float complex *fmr_recon_input(fmr_recon *r) { return r->in; }
 
+const char *fmr_recon_source_dataset(fmr_recon_source s) {
+  switch (s) {
+    case FMR_SOURCE_RSS: return "reconstruction_rss";
+    case FMR_SOURCE_ESC: return "reconstruction_esc";
+    default: return NULL;
+  }
+}
+
 /* dst[i] = src[(i + s) mod n] for i in [0, n): a roll as two contiguous copies. */
 static void roll_copy(float complex *dst, const float complex *src, size_t n, size_t s) {
   memcpy(dst, src + s, (n - s) * sizeof *dst);

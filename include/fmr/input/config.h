@@ -14,7 +14,6 @@
 extern "C" {
 #endif
 
-typedef enum { FMR_SOURCE_KSPACE = 0, FMR_SOURCE_RSS, FMR_SOURCE_ESC } fmr_recon_source;
 typedef enum { FMR_MASK_FRAME_IMAGE = 0, FMR_MASK_FRAME_NATIVE } fmr_mask_frame;
 
 typedef struct fmr_config {

@@ -18,6 +18,13 @@ extern "C" {
 
 typedef struct fmr_recon fmr_recon;
 
+/* Where the image comes from: k-space, or a reconstruction stored in the file (SPEC 3). */
+typedef enum { FMR_SOURCE_KSPACE = 0, FMR_SOURCE_RSS, FMR_SOURCE_ESC } fmr_recon_source;
+
+/* The stored dataset a source names ("reconstruction_rss" / "reconstruction_esc"); NULL for
+ * k-space. */
+const char *fmr_recon_source_dataset(fmr_recon_source s);
+
 /* FFTW planner effort; the default (ESTIMATE) is deterministic without wisdom. */
 typedef enum { FMR_FFT_ESTIMATE = 0, FMR_FFT_MEASURE, FMR_FFT_PATIENT } fmr_fft_effort;
 
