@@ -31,6 +31,7 @@ struct fmr_volume_ctx {
   const fmr_annotations *ann;
   char run_key[65];
   fmr_fft_cache *plans;
+  const fmr_volume_hooks *hooks; /* of the fmr_volume_run call in progress; NULL otherwise */
   fmr_seg_codes *codes; /* SEG coded concepts (output.seg); NULL when off or unreadable */
   fmr_err codes_err;    /* why codes is NULL with output.seg on */
 };
@@ -453,12 +454,14 @@ done:
 typedef struct stack_sink {
   float *stack;
   size_t plane;
+  const fmr_volume_hooks *hooks;
 } stack_sink;
 
 static int stack_put(void *ctx, size_t slice, const float *image, fmr_err *err) {
   (void)err;
   stack_sink *sk = ctx;
   memcpy(sk->stack + slice * sk->plane, image, sk->plane * sizeof *image);
+  if (sk->hooks && sk->hooks->between_slices) sk->hooks->between_slices(sk->hooks->ctx);
   return 0;
 }
 
@@ -490,7 +493,7 @@ static int do_volume(fmr_volume_ctx *ctx, const fmr_volume_task *t, vol_state *v
                      slices, v->h, v->w);
     goto done;
   }
-  stack_sink sk = {stack, plane};
+  stack_sink sk = {stack, plane, ctx->hooks};
   fmr_reconstruct_result res;
   rc = fmr_reconstruct_volume(ks, &hdr, ctx->plans, &ropts, t->path, stack_put, &sk, &res, err);
   if (rc) goto done;
@@ -783,4 +786,17 @@ json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t, int *r
   clear_attempts(cfg, t->name); /* finished, well or badly, without dying */
   outputs_free(&v.out);
   return r;
+}
+
+fmr_record *fmr__record_wrap(json_t *j);
+
+/* The typed entry point over the JSON-building pipeline above. */
+int fmr_volume_run(fmr_volume_ctx *ctx, const fmr_task *task, const fmr_volume_hooks *hooks,
+                   fmr_record **out, int *reused, fmr_err *err) {
+  fmr_volume_task t = {task->name, task->path, task->rel_path, task->reviewed, task->lookup_error};
+  ctx->hooks = hooks;
+  json_t *j = fmr_volume_process(ctx, &t, reused);
+  ctx->hooks = NULL;
+  *out = fmr__record_wrap(j);
+  return *out ? 0 : fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for the record", task->name);
 }

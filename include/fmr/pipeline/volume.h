@@ -10,6 +10,8 @@
 #include "fmr/labels/annotations.h"
 #include "fmr/input/config.h"
 #include "fmr/util/error.h"
+#include "fmr/output/record.h"
+#include "fmr/pipeline/task.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +44,20 @@ void fmr_volume_ctx_free(fmr_volume_ctx **ctx);
  * are removed and it is redone: each output is written under a temporary name and renamed into
  * place, then the record is committed last; on failure the partial outputs are removed. */
 json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *task, int *reused);
+
+/* Called by the pipeline between slices, so a rank that also coordinates can answer the others
+ * while it reconstructs (SPEC 9, every task a worker). NULL fields are skipped. */
+typedef struct fmr_volume_hooks {
+  void (*between_slices)(void *ctx);
+  void *ctx;
+} fmr_volume_hooks;
+
+/* Process one planned volume. Returns 0 with *out set to its record (status ok, failed or missing:
+ * a volume's failure is data), or a negative code when the run itself cannot go on: FMR_ESTORAGE
+ * (the output storage failed: no space, quota, read-only, I/O error; err names the path and the
+ * system's words) or FMR_ENOMEM. hooks may be NULL. *reused as for fmr_volume_process. */
+int fmr_volume_run(fmr_volume_ctx *ctx, const fmr_task *task, const fmr_volume_hooks *hooks,
+                   fmr_record **out, int *reused, fmr_err *err);
 
 /* Where a volume's committed record lives, relative to output.dir. */
 #define FMR_STATE_DIR ".fmr"

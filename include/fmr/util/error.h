@@ -29,7 +29,8 @@ extern "C" {
   X(ERANGE, -13, "value out of range")                                            \
   X(EINTR, -14, "interrupted")                                                    \
   X(EMPI, -15, "MPI error")                                                       \
-  X(EMASK, -16, "mask error")
+  X(EMASK, -16, "mask error")                                                     \
+  X(ESTORAGE, -17, "output storage failure")
 
 enum {
   FMR_OK = 0,
