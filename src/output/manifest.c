@@ -172,9 +172,10 @@ int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) 
   if (in->mpi_version) json_object_set_new(libs, "mpi", json_string(in->mpi_version));
 
   /* Stable core first (format, volumes' shape is fixed by SPEC 7), then run-level facts. */
-  m = json_pack("{s:s, s:{s:s, s:s, s:o}, s:{s:s, s:o}, s:{s:s, s:s, s:s?, s:s?, s:s, s:o, s:o, s:o}, "
+  m = json_pack("{s:s, s:b, s:I, s:{s:s, s:s, s:o}, s:{s:s, s:o}, s:{s:s, s:s, s:s?, s:s?, s:s, s:o, s:o, s:o}, "
                 "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
-                "format", FMR_MANIFEST_FORMAT, "tool", "name", "fastmri-regen", "version",
+                "format", FMR_MANIFEST_FORMAT, "complete", in->remaining == 0, "remaining",
+                (json_int_t)in->remaining, "tool", "name", "fastmri-regen", "version",
                 FMR_VERSION, "libraries", libs, "config", "sha256", in->config_sha256,
                 "settings", config_json(cfg), "annotations", "anatomy", cfg->anatomy,
                 "csv_sha256", in->annotations_sha256, "file_list_sha256", in->file_list_sha256,

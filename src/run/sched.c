@@ -586,8 +586,9 @@ static int run(run_state *st, const fmr_run_opts *opts) {
 
   if (st->rank == 0) {
     json_t *arr = json_array();
-    size_t failed = 0;
+    size_t failed = 0, remaining = 0;
     for (size_t i = 0; i < n; i++) {
+      remaining += records[i] == NULL;
       if (!records[i]) continue;
       json_array_append(arr, records[i]);
       const char *s = json_string_value(json_object_get(records[i], "status"));
@@ -600,6 +601,7 @@ static int run(run_state *st, const fmr_run_opts *opts) {
         .file_list_sha256 = st->have_list ? st->list_sha : NULL,
         .seg_codes_sha256 = st->seg_codes_sha[0] ? st->seg_codes_sha : NULL,
         .ann = st->ann,
+        .remaining = remaining,
     };
     char mpiv[MPI_MAX_LIBRARY_VERSION_STRING];
     int mpivlen = 0;

@@ -24,6 +24,8 @@ typedef struct fmr_run_inputs {
   const char *seg_codes_sha256;    /* SEG coded-concept table in use; NULL when SEGs are off */
   const fmr_annotations *ann;
   const char *mpi_version;         /* MPI_Get_library_version, passed in by the scheduler */
+  size_t remaining;                /* planned volumes without a record (interrupted or stopped run):
+                                      0 writes "complete": true (SPEC 7) */
 } fmr_run_inputs;
 
 /* Library versions as a JSON object (HDF5, FFTW, DCMTK, libyaml, libxml2, jansson, OpenSSL, MPI). */
