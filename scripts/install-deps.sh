@@ -16,8 +16,6 @@ for arg in "$@"; do
   esac
 done
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 pkgs=(
   build-essential cmake pkg-config git ca-certificates python3
@@ -37,6 +35,36 @@ if [ "$want_slurm" -eq 1 ]; then
   pkgs+=(slurmctld slurmd slurm-client munge)
 fi
 
+# Nothing to do when every package is there already: then no root is needed (the usual case on a
+# cluster login node where an admin installed them).
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps.sh: all ${#pkgs[@]} Debian packages are installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO="sudo"
+  elif command -v sudo >/dev/null 2>&1 && [ -t 0 ]; then
+    SUDO="sudo" # sudo will ask for a password on the terminal
+  else
+    cat >&2 <<MSG
+install-deps.sh: these Debian packages are missing and installing them needs root (no usable sudo):
+  ${missing[*]}
+Ask an administrator to run:
+  apt-get install --no-install-recommends ${missing[*]}
+or, if they are available another way (modules, a container), skip this step with --no-install:
+  scripts/demo.sh --no-install      scripts/test.sh --no-install
+MSG
+    exit 2
+  fi
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
