@@ -8,32 +8,32 @@
 
 #include "fmr/labels/annotations.h"
 #include "fmr/cmd/cmd.h"
+#include "fmr/cmd/opts.h"
 #include "fmr/util/error.h"
 #include "fmr/input/filelist.h"
 #include "fmr/util/fsutil.h"
 
 #define MAX_INPUT_BYTES ((size_t)1 << 30)
 
-static void usage(FILE *f) {
-  fputs("usage: fastmri-regen annotations CSV [--file-list LIST] [--frame HxW]\n"
-        "  Parse a fastMRI+ annotation CSV and print a JSON summary to stdout.\n"
-        "  --file-list LIST  also compare with a fastMRI+ file list\n"
-        "  --frame HxW       frame for the clipped/outside counts (default 320x320)\n",
-        f);
-}
+typedef struct annotations_args {
+  const char *file_list;
+  size_t frame[2];
+} annotations_args;
 
-static int parse_frame(const char *s, size_t *h, size_t *w) {
-  char *end = NULL;
-  unsigned long a = strtoul(s, &end, 10);
-  if (end == s || (*end != 'x' && *end != 'X')) return -1;
-  const char *s2 = end + 1;
-  unsigned long b = strtoul(s2, &end, 10);
-  if (end == s2 || *end || a == 0 || b == 0 || a > 65536 || b > 65536) return -1;
-  if (s[0] == '-' || s[0] == '+' || s2[0] == '-' || s2[0] == '+') return -1;
-  *h = a;
-  *w = b;
-  return 0;
-}
+static const fmr_opt annotations_opts[] = {
+    {"--file-list", "LIST", FMR_OPT_STRING, offsetof(annotations_args, file_list), NULL,
+     "also compare the CSV with a fastMRI+ file list", NULL, 0, 0},
+    {"--frame", "HxW", FMR_OPT_DIMS, offsetof(annotations_args, frame), "320x320",
+     "frame for the clipped/outside counts", NULL, 1, 65536},
+};
+
+const fmr_command fmr_cmd_annotations_def = {
+    "annotations", "[options] CSV", "summarise a fastMRI+ annotation CSV as JSON",
+    "Parse a fastMRI+ annotation CSV and print a JSON summary to stdout: totals, the label "
+    "vocabulary, per-volume counts and every problem with its file:line, so a CSV can be checked "
+    "before a run.",
+    annotations_opts, sizeof annotations_opts / sizeof *annotations_opts, 1, 1,
+    fmr_cmd_annotations};
 
 /* json_object_set_new / json_array_append_new fail on a NULL value, so one check covers both an
  * allocation failure and a string jansson refused (invalid UTF-8). */
@@ -55,7 +55,7 @@ static json_t *jsize(size_t v) { return json_integer((json_int_t)v); }
 int fmr_cmd_annotations(int argc, char **argv) {
   int status = FMR_EXIT_USAGE;
   const char *csv_path = NULL, *list_path = NULL;
-  size_t fh = 320, fw = 320;
+  size_t fh = 0, fw = 0;
   char *csv = NULL, *list_text = NULL;
   size_t csv_len = 0, list_len = 0;
   fmr_annotations *ann = NULL;
@@ -65,53 +65,18 @@ int fmr_cmd_annotations(int argc, char **argv) {
   fmr_err err;
   fmr_err_clear(&err);
 
-  for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i], *val = NULL;
-    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-      usage(stdout);
-      status = FMR_EXIT_OK;
-      goto done;
-    }
-    if (strncmp(arg, "--file-list", 11) == 0 || strncmp(arg, "--frame", 7) == 0) {
-      size_t n = strncmp(arg, "--file-list", 11) == 0 ? 11 : 7;
-      if (arg[n] == '=') {
-        val = arg + n + 1;
-      } else if (arg[n] == '\0' && i + 1 < argc) {
-        val = argv[++i];
-      } else if (arg[n] == '\0') {
-        fprintf(stderr, "fastmri-regen annotations: %s needs a value\n", arg);
-        usage(stderr);
-        goto done;
-      }
-      if (val && n == 11) {
-        list_path = val;
-        continue;
-      }
-      if (val && n == 7) {
-        if (parse_frame(val, &fh, &fw)) {
-          fprintf(stderr, "fastmri-regen annotations: --frame wants HxW (e.g. 320x320), got '%s'\n",
-                  val);
-          goto done;
-        }
-        continue;
-      }
-    }
-    if (arg[0] == '-' && arg[1]) {
-      fprintf(stderr, "fastmri-regen annotations: unknown option '%s'\n", arg);
-      usage(stderr);
-      goto done;
-    }
-    if (csv_path) {
-      fprintf(stderr, "fastmri-regen annotations: one CSV only ('%s' and '%s')\n", csv_path, arg);
-      usage(stderr);
-      goto done;
-    }
-    csv_path = arg;
-  }
-  if (!csv_path) {
-    usage(stderr);
+  annotations_args a = {0};
+  const char *pos[FMR_MAX_POSITIONAL];
+  size_t npos = 0;
+  int pst = fmr_opts_parse(&fmr_cmd_annotations_def, argc, argv, &a, pos, &npos);
+  if (pst) {
+    status = pst == 1 ? FMR_EXIT_OK : pst;
     goto done;
   }
+  csv_path = pos[0];
+  list_path = a.file_list;
+  fh = a.frame[0];
+  fw = a.frame[1];
 
   if (fmr_read_file(csv_path, MAX_INPUT_BYTES, &csv, &csv_len, &err) ||
       fmr_annotations_parse(csv_path, csv, csv_len, &ann, &err) ||

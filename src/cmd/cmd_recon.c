@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fmr/cmd/cmd.h"
+#include "fmr/cmd/opts.h"
 #include "fmr/util/error.h"
 #include "fmr/util/fsutil.h"
 #include "fmr/recon/header.h"
@@ -19,100 +20,41 @@
 #include "util/h5util.h"
 
 typedef struct recon_args {
-  const char *source; /* "kspace", "reconstruction_rss" or "reconstruction_esc" */
+  int source; /* index into sources: also the fmr_recon_source value */
   int flip_ud, flip_lr;
-  fmr_fft_effort effort;
+  int effort; /* index into efforts: also the fmr_fft_effort value */
   const char *in, *out;
 } recon_args;
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: fastmri-regen recon [options] IN.h5 OUT.h5\n"
-          "\n"
-          "Reconstruct one fastMRI volume (SPEC 3) into OUT.h5: dataset 'reconstruction' float32\n"
-          "(slices, h, w) in the target frame, attributes source, flip_ud, flip_lr, undersampled\n"
-          "and, when a stored reconstruction of the same frame exists, nmse_vs_stored.\n"
-          "\n"
-          "options:\n"
-          "  --source S        kspace (default) | reconstruction_rss | reconstruction_esc\n"
-          "  --flip-ud         flip rows (the fastMRI+ frame); default off here\n"
-          "  --flip-lr         flip columns; default off\n"
-          "  --fft-effort E    estimate (default) | measure | patient\n"
-          "  -h, --help        this text\n");
-}
+static const char *const sources[] = {"kspace", "reconstruction_rss", "reconstruction_esc", NULL};
+static const char *const efforts[] = {"estimate", "measure", "patient", NULL};
 
-/* An option's value, from "--opt=value" or the next argument. NULL when missing. */
-static const char *option_value(int argc, char **argv, int *i, const char *name) {
-  size_t n = strlen(name);
-  if (argv[*i][n] == '=') return argv[*i] + n + 1;
-  if (*i + 1 < argc) return argv[++*i];
-  return NULL;
-}
+static const fmr_opt recon_opts[] = {
+    {"--source", NULL, FMR_OPT_CHOICE, offsetof(recon_args, source), "kspace",
+     "reconstruct from k-space, or take a stored reconstruction as it is", sources, 0, 0},
+    {"--flip-ud", NULL, FMR_OPT_FLAG, offsetof(recon_args, flip_ud), NULL,
+     "flip rows (the fastMRI+ frame); off here, unlike run's recon.flip_up_down", NULL, 0, 0},
+    {"--flip-lr", NULL, FMR_OPT_FLAG, offsetof(recon_args, flip_lr), NULL, "flip columns", NULL,
+     0, 0},
+    {"--fft-effort", NULL, FMR_OPT_CHOICE, offsetof(recon_args, effort), "estimate",
+     "FFTW planner effort", efforts, 0, 0},
+};
 
-static int is_option(const char *arg, const char *name) {
-  size_t n = strlen(name);
-  return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
+const fmr_command fmr_cmd_recon_def = {
+    "recon", "[options] IN.h5 OUT.h5", "reconstruct one volume to a float32 image stack",
+    "Reconstruct one fastMRI volume (SPEC 3) with the same loop as run into OUT.h5: dataset "
+    "'reconstruction' float32 (slices, h, w) in the target frame, attributes source, flip_ud, "
+    "flip_lr, undersampled and, when a stored reconstruction of the same frame exists, "
+    "nmse_vs_stored.",
+    recon_opts, sizeof recon_opts / sizeof *recon_opts, 2, 2, fmr_cmd_recon};
 
 /* 0: run; 1: help was printed; FMR_EXIT_USAGE: bad arguments (reported). */
 static int parse_args(int argc, char **argv, recon_args *a) {
-  const char *pos[2];
-  int npos = 0, options_done = 0;
-  a->source = "kspace";
-  a->flip_ud = a->flip_lr = 0;
-  a->effort = FMR_FFT_ESTIMATE;
-  for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
-    if (!options_done && arg[0] == '-' && arg[1] != '\0') {
-      if (strcmp(arg, "--") == 0) {
-        options_done = 1;
-      } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-        usage(stdout);
-        return 1;
-      } else if (strcmp(arg, "--flip-ud") == 0) {
-        a->flip_ud = 1;
-      } else if (strcmp(arg, "--flip-lr") == 0) {
-        a->flip_lr = 1;
-      } else if (is_option(arg, "--source")) {
-        const char *v = option_value(argc, argv, &i, "--source");
-        if (!v || (strcmp(v, "kspace") != 0 && strcmp(v, "reconstruction_rss") != 0 &&
-                   strcmp(v, "reconstruction_esc") != 0)) {
-          fprintf(stderr, "fastmri-regen recon: --source needs kspace, reconstruction_rss or "
-                          "reconstruction_esc\n");
-          return FMR_EXIT_USAGE;
-        }
-        a->source = v;
-      } else if (is_option(arg, "--fft-effort")) {
-        const char *v = option_value(argc, argv, &i, "--fft-effort");
-        if (v && strcmp(v, "estimate") == 0) {
-          a->effort = FMR_FFT_ESTIMATE;
-        } else if (v && strcmp(v, "measure") == 0) {
-          a->effort = FMR_FFT_MEASURE;
-        } else if (v && strcmp(v, "patient") == 0) {
-          a->effort = FMR_FFT_PATIENT;
-        } else {
-          fprintf(stderr, "fastmri-regen recon: --fft-effort needs estimate, measure or patient\n");
-          return FMR_EXIT_USAGE;
-        }
-      } else {
-        fprintf(stderr, "fastmri-regen recon: unknown option '%s'\n", arg);
-        usage(stderr);
-        return FMR_EXIT_USAGE;
-      }
-      continue;
-    }
-    if (npos == 2) {
-      fprintf(stderr, "fastmri-regen recon: unexpected argument '%s'\n", arg);
-      usage(stderr);
-      return FMR_EXIT_USAGE;
-    }
-    pos[npos++] = arg;
-  }
-  if (npos != 2) {
-    fprintf(stderr, "fastmri-regen recon: need IN.h5 and OUT.h5\n");
-    usage(stderr);
-    return FMR_EXIT_USAGE;
-  }
+  const char *pos[FMR_MAX_POSITIONAL];
+  size_t npos = 0;
+  memset(a, 0, sizeof *a);
+  int st = fmr_opts_parse(&fmr_cmd_recon_def, argc, argv, a, pos, &npos);
+  if (st) return st;
   a->in = pos[0];
   a->out = pos[1];
   return 0;
@@ -226,12 +168,6 @@ static int write_slice(void *ctx, size_t slice, const float *image, fmr_err *err
   return out_write_slice(sw->o, sw->tmp, slice, sw->h, sw->w, image, err);
 }
 
-static fmr_recon_source source_of(const char *name) {
-  if (strcmp(name, "reconstruction_rss") == 0) return FMR_SOURCE_RSS;
-  if (strcmp(name, "reconstruction_esc") == 0) return FMR_SOURCE_ESC;
-  return FMR_SOURCE_KSPACE;
-}
-
 /* The same loop as `run` (fmr_reconstruct_volume), streamed into an HDF5 file slice by slice. */
 static int reconstruct(const recon_args *a, fmr_err *err) {
   fmr_kspace *ks = NULL;
@@ -249,12 +185,12 @@ static int reconstruct(const recon_args *a, fmr_err *err) {
       goto done;
     have_hdr = 1;
   }
-  fmr_reconstruct_opts ropts = {source_of(a->source), a->flip_ud, a->flip_lr};
+  fmr_reconstruct_opts ropts = {(fmr_recon_source)a->source, a->flip_ud, a->flip_lr};
   size_t h, w;
   if ((rc = fmr_reconstruct_frame(info, have_hdr ? &hdr : NULL, &ropts, a->in, &h, &w, err)) < 0)
     goto done;
   if (ropts.source == FMR_SOURCE_KSPACE) {
-    if ((rc = fmr_fft_cache_new(a->effort, &plans, err)) < 0) goto done;
+    if ((rc = fmr_fft_cache_new((fmr_fft_effort)a->effort, &plans, err)) < 0) goto done;
     if (info->undersampled)
       FMR_LOG(FMR_LOG_WARN, "%s: undersampled k-space (%zu of %zu lines): zero-filled "
               "reconstruction", a->in, info->sampled_lines, info->W);
@@ -268,7 +204,7 @@ static int reconstruct(const recon_args *a, fmr_err *err) {
   rc = fmr_reconstruct_volume(ks, have_hdr ? &hdr : NULL, plans, &ropts, a->in, write_slice, &sw,
                               &res, err);
   if (rc < 0) goto done;
-  if (write_string_attr(o.dset, "source", a->source) < 0 ||
+  if (write_string_attr(o.dset, "source", sources[a->source]) < 0 ||
       write_int_attr(o.dset, "flip_ud", a->flip_ud) < 0 ||
       write_int_attr(o.dset, "flip_lr", a->flip_lr) < 0 ||
       write_int_attr(o.dset, "undersampled", info->undersampled) < 0 ||

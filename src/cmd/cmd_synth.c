@@ -6,6 +6,7 @@
  * that looks complete. No MPI here. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "fmr/labels/annotations.h"
 #include "fmr/cmd/cmd.h"
+#include "fmr/cmd/opts.h"
 #include "fmr/util/error.h"
 #include "fmr/util/fsutil.h"
 #include "fmr/recon/kspace.h"
@@ -24,36 +26,67 @@
 #define SYNTH_MAX_NAME 200     /* leaves room for ".h5.tmp" within NAME_MAX */
 #define SYNTH_MAX_INPUT (256u << 20)
 
-static void usage(FILE *f) {
-  fprintf(f,
-          "usage: fastmri-regen synth --out DIR [options]\n"
-          "\n"
-          "Write synthetic volumes in the fastMRI HDF5 layout (kspace, reconstruction_rss,\n"
-          "ismrmrd_header, root attributes), one <name>.h5 per volume.\n"
-          "\n"
-          "  --out DIR            output directory (created if missing)\n"
-          "  --anatomy A          knee (default) or brain\n"
-          "  --names a,b,c        volume names, or:\n"
-          "  --list FILE          a fastMRI+ file list (one name per line) ...\n"
-          "  --count N            ... of which the first N names (default: all)\n"
-          "  --slices N           slices per volume (default 8); with --slices-from, the minimum\n"
-          "                       (default %d)\n"
-          "  --slices-from CSV    per volume: last slice with a box in this fastMRI+ CSV + 1 + %d\n"
-          "  --coils N            receiver coils (default 4)\n"
-          "  --single-coil        single-coil layout (kspace (slices, H, W), reconstruction_esc)\n"
-          "  --size HxW           k-space size (default knee 640x368, brain 640x320)\n"
-          "  --frame hxw          reconstruction / target frame (default 320x320)\n"
-          "  --acquisition ACQ    root attribute `acquisition` (default knee CORPD_FBK, brain from\n"
-          "                       the name file_brain_<ACQ>_..., else AXFLAIR)\n"
-          "  --undersampled       test-style file: `mask`, 4x equispaced k-space, no recon\n"
-          "  --chunked            one chunk per slice, shuffle + gzip 1 (default contiguous)\n"
-          "  --noise X            relative complex noise level (default 0.01)\n"
-          "  --seed N             seed (default 1); volumes also differ by name\n"
-          "  --subdirs            alternate files between DIR/batch0 and DIR/batch1\n"
-          "\n"
-          "Prints one line per file written. Exit status: 0 ok, %d some file failed, %d usage.\n",
-          SYNTH_MIN_SLICES, SYNTH_SLICE_MARGIN, FMR_EXIT_FAILED, FMR_EXIT_USAGE);
-}
+typedef struct synth_args {
+  const char *out, *names, *list, *slices_from, *acquisition;
+  int anatomy; /* index into anatomies */
+  size_t count, slices, coils, size[2], frame[2];
+  int singlecoil, undersampled, chunked, subdirs;
+  double noise;
+  uint64_t seed;
+} synth_args;
+
+static const char *const anatomies[] = {"knee", "brain", NULL};
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const fmr_opt synth_opts[] = {
+    {"--out", "DIR", FMR_OPT_STRING, offsetof(synth_args, out), NULL,
+     "output directory (created if missing); required", NULL, 0, 0},
+    {"--anatomy", NULL, FMR_OPT_CHOICE, offsetof(synth_args, anatomy), "knee",
+     "header, acquisition names and default sizes of this anatomy", anatomies, 0, 0},
+    {"--names", "a,b,c", FMR_OPT_STRING, offsetof(synth_args, names), NULL,
+     "volume names (give this or --list)", NULL, 0, 0},
+    {"--list", "FILE", FMR_OPT_STRING, offsetof(synth_args, list), NULL,
+     "a fastMRI+ file list, one name per line (give this or --names)", NULL, 0, 0},
+    {"--count", "N", FMR_OPT_SIZE, offsetof(synth_args, count), NULL,
+     "with --list: only the first N names (default: all)", NULL, 1, 0},
+    {"--slices", "N", FMR_OPT_SIZE, offsetof(synth_args, slices), NULL,
+     "slices per volume (default 8); with --slices-from the minimum (default "
+     STR(SYNTH_MIN_SLICES) ")", NULL, 1, FMR_KSPACE_MAX_SLICES},
+    {"--slices-from", "CSV", FMR_OPT_STRING, offsetof(synth_args, slices_from), NULL,
+     "per volume: its last slice with a box in this fastMRI+ CSV + 1 + " STR(SYNTH_SLICE_MARGIN),
+     NULL, 0, 0},
+    {"--coils", "N", FMR_OPT_SIZE, offsetof(synth_args, coils), NULL,
+     "receiver coils (default 4)", NULL, 1, FMR_KSPACE_MAX_COILS},
+    {"--single-coil", NULL, FMR_OPT_FLAG, offsetof(synth_args, singlecoil), NULL,
+     "single-coil layout: kspace (slices, H, W), reconstruction_esc", NULL, 0, 0},
+    {"--size", "HxW", FMR_OPT_DIMS, offsetof(synth_args, size), NULL,
+     "k-space size (default knee 640x368, brain 640x320)", NULL, 1, FMR_KSPACE_MAX_DIM},
+    {"--frame", "hxw", FMR_OPT_DIMS, offsetof(synth_args, frame), NULL,
+     "reconstruction / target frame (default 320x320)", NULL, 1, FMR_KSPACE_MAX_DIM},
+    {"--acquisition", "ACQ", FMR_OPT_STRING, offsetof(synth_args, acquisition), NULL,
+     "root attribute `acquisition` (default knee CORPD_FBK, brain from the name "
+     "file_brain_<ACQ>_..., else AXFLAIR)", NULL, 0, 0},
+    {"--undersampled", NULL, FMR_OPT_FLAG, offsetof(synth_args, undersampled), NULL,
+     "a test-style file: `mask`, 4x equispaced k-space, no stored reconstruction", NULL, 0, 0},
+    {"--chunked", NULL, FMR_OPT_FLAG, offsetof(synth_args, chunked), NULL,
+     "one chunk per slice, shuffle + gzip 1 (default contiguous)", NULL, 0, 0},
+    {"--noise", "X", FMR_OPT_DOUBLE, offsetof(synth_args, noise), "0.01",
+     "relative complex noise level", NULL, 0, 0},
+    {"--seed", "N", FMR_OPT_U64, offsetof(synth_args, seed), "1",
+     "random seed; volumes also differ by name", NULL, 0, 0},
+    {"--subdirs", NULL, FMR_OPT_FLAG, offsetof(synth_args, subdirs), NULL,
+     "alternate files between DIR/batch0 and DIR/batch1", NULL, 0, 0},
+};
+
+const fmr_command fmr_cmd_synth_def = {
+    "synth", "--out DIR (--names a,b | --list FILE) [options]",
+    "write a synthetic fastMRI-format dataset",
+    "Write synthetic volumes in the fastMRI HDF5 layout (kspace, reconstruction_rss, "
+    "ismrmrd_header, root attributes), one <name>.h5 per volume, named after real fastMRI+ "
+    "volumes so the annotation CSVs line up. Prints one line per file written.\n\n"
+    "Exit status: 0 ok, 1 some file failed, 2 usage.",
+    synth_opts, sizeof synth_opts / sizeof *synth_opts, 0, 0, fmr_cmd_synth};
 
 /* SPEC 2.3: a plain file name, no path tricks, no control characters. */
 static int name_valid(const char *name) {
@@ -154,54 +187,6 @@ static int names_from_arg(const char *arg, name_list *l, fmr_err *err) {
 }
 
 /* Digits only (no sign, no blanks), within [lo, hi]. */
-static int parse_size(const char *s, size_t lo, size_t hi, size_t *out) {
-  if (!s || *s < '0' || *s > '9') return -1;
-  errno = 0;
-  char *end;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end || v < lo || v > hi) return -1;
-  *out = (size_t)v;
-  return 0;
-}
-
-static int parse_u64(const char *s, uint64_t *out) {
-  if (!s || *s < '0' || *s > '9') return -1;
-  errno = 0;
-  char *end;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end) return -1;
-  *out = (uint64_t)v;
-  return 0;
-}
-
-/* "640x368" */
-static int parse_dims(const char *s, size_t *a, size_t *b) {
-  const char *x = s ? strchr(s, 'x') : NULL;
-  if (!x || x == s) return -1;
-  char first[32];
-  size_t n = (size_t)(x - s);
-  if (n >= sizeof first) return -1;
-  memcpy(first, s, n);
-  first[n] = '\0';
-  if (parse_size(first, 1, FMR_KSPACE_MAX_DIM, a) || parse_size(x + 1, 1, FMR_KSPACE_MAX_DIM, b))
-    return -1;
-  return 0;
-}
-
-/* "--opt value" or "--opt=value": 1 when argv[*i] is `opt`, with *val set (NULL if missing). */
-static int match_opt(int argc, char **argv, int *i, const char *opt, const char **val) {
-  size_t n = strlen(opt);
-  const char *a = argv[*i];
-  if (strncmp(a, opt, n) != 0) return 0;
-  if (a[n] == '=') {
-    *val = a + n + 1;
-    return 1;
-  }
-  if (a[n] != '\0') return 0;
-  *val = *i + 1 < argc ? argv[++*i] : NULL;
-  return 1;
-}
-
 /* mkdir -p */
 static int make_dirs(const char *dir, fmr_err *err) {
   size_t n = strlen(dir);
@@ -245,79 +230,27 @@ int fmr_cmd_synth(int argc, char **argv) {
   fmr_annotations *ann = NULL;
   char *csv = NULL, *final_path = NULL, *tmp_path = NULL;
 
-  const char *out = NULL, *anatomy = "knee", *names_arg = NULL, *list = NULL, *slices_from = NULL;
-  const char *acquisition = NULL;
-  size_t count = SIZE_MAX, slices = 0, coils = 0, H = 0, W = 0, h = 0, w = 0;
-  int singlecoil = 0, undersampled = 0, chunked = 0, subdirs = 0, have_count = 0;
-  double noise = -1.0;
-  uint64_t seed = 1;
-  int have_size = 0, have_frame = 0;
-
-  for (int i = 1; i < argc; i++) {
-    const char *v = NULL, *a = argv[i];
-    int bad = 0;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      usage(stdout);
-      rc = FMR_EXIT_OK;
-      goto done;
-    } else if (match_opt(argc, argv, &i, "--out", &v)) {
-      bad = !v || !*v;
-      out = v;
-    } else if (match_opt(argc, argv, &i, "--anatomy", &v)) {
-      bad = !v || (strcmp(v, "knee") != 0 && strcmp(v, "brain") != 0);
-      anatomy = v;
-    } else if (match_opt(argc, argv, &i, "--names", &v)) {
-      bad = !v;
-      names_arg = v;
-    } else if (match_opt(argc, argv, &i, "--list", &v)) {
-      bad = !v || !*v;
-      list = v;
-    } else if (match_opt(argc, argv, &i, "--count", &v)) {
-      bad = parse_size(v, 1, SIZE_MAX, &count) != 0;
-      have_count = 1;
-    } else if (match_opt(argc, argv, &i, "--slices", &v)) {
-      bad = parse_size(v, 1, FMR_KSPACE_MAX_SLICES, &slices) != 0;
-    } else if (match_opt(argc, argv, &i, "--slices-from", &v)) {
-      bad = !v || !*v;
-      slices_from = v;
-    } else if (match_opt(argc, argv, &i, "--coils", &v)) {
-      bad = parse_size(v, 1, FMR_KSPACE_MAX_COILS, &coils) != 0;
-    } else if (match_opt(argc, argv, &i, "--size", &v)) {
-      bad = parse_dims(v, &H, &W) != 0;
-      have_size = 1;
-    } else if (match_opt(argc, argv, &i, "--frame", &v)) {
-      bad = parse_dims(v, &h, &w) != 0;
-      have_frame = 1;
-    } else if (match_opt(argc, argv, &i, "--acquisition", &v)) {
-      bad = !v || !*v;
-      acquisition = v;
-    } else if (match_opt(argc, argv, &i, "--noise", &v)) {
-      char *end = NULL;
-      noise = v ? strtod(v, &end) : -1.0;
-      bad = !v || !*v || *end || !isfinite(noise) || noise < 0.0;
-    } else if (match_opt(argc, argv, &i, "--seed", &v)) {
-      bad = parse_u64(v, &seed) != 0;
-    } else if (strcmp(a, "--single-coil") == 0) {
-      singlecoil = 1;
-    } else if (strcmp(a, "--undersampled") == 0) {
-      undersampled = 1;
-    } else if (strcmp(a, "--chunked") == 0) {
-      chunked = 1;
-    } else if (strcmp(a, "--subdirs") == 0) {
-      subdirs = 1;
-    } else {
-      fprintf(stderr, "fastmri-regen synth: unknown option '%s'\n", a);
-      usage(stderr);
-      goto done;
-    }
-    if (bad) {
-      fprintf(stderr, "fastmri-regen synth: bad or missing value for %s\n", a);
-      goto done;
-    }
+  synth_args a = {0};
+  a.count = SIZE_MAX;
+  const char *pos[FMR_MAX_POSITIONAL];
+  size_t npos = 0;
+  int st = fmr_opts_parse(&fmr_cmd_synth_def, argc, argv, &a, pos, &npos);
+  if (st) {
+    rc = st == 1 ? FMR_EXIT_OK : st;
+    goto done;
   }
+  const char *out = a.out, *anatomy = anatomies[a.anatomy], *names_arg = a.names, *list = a.list;
+  const char *slices_from = a.slices_from, *acquisition = a.acquisition;
+  size_t count = a.count, slices = a.slices, coils = a.coils;
+  size_t H = a.size[0], W = a.size[1], h = a.frame[0], w = a.frame[1];
+  int singlecoil = a.singlecoil, undersampled = a.undersampled, chunked = a.chunked;
+  int subdirs = a.subdirs, have_count = a.count != SIZE_MAX;
+  int have_size = H != 0, have_frame = h != 0;
+  double noise = a.noise;
+  uint64_t seed = a.seed;
+
   if (!out) {
-    fprintf(stderr, "fastmri-regen synth: --out DIR is required\n");
-    usage(stderr);
+    fprintf(stderr, "fastmri-regen synth: --out DIR is required (see fastmri-regen synth --help)\n");
     goto done;
   }
   if (!names_arg == !list) {

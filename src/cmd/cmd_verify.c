@@ -1,32 +1,32 @@
 /* `fastmri-regen verify [--json] OUTDIR`: argument parsing only; the work is in sched.c/verify.c. */
 #include <stdio.h>
-#include <string.h>
+#include <stddef.h>
 
 #include "fmr/cmd/cmd.h"
+#include "fmr/cmd/opts.h"
 #include "fmr/run/sched.h"
 
+typedef struct verify_args {
+  int json;
+} verify_args;
+
+static const fmr_opt verify_opts[] = {
+    {"--json", NULL, FMR_OPT_FLAG, offsetof(verify_args, json), NULL,
+     "print the report as JSON (checked, missing, changed, unexpected, problems)", NULL, 0, 0},
+};
+
+const fmr_command fmr_cmd_verify_def = {
+    "verify", "[--json] OUTDIR", "re-hash every output against the manifest (under mpirun)",
+    "Re-hash every output listed in OUTDIR/manifest.json (spread over the ranks under mpirun) and "
+    "report missing, changed and unexpected files.\n\n"
+    "Exit status: 0 when everything matches, 1 otherwise, 2 when OUTDIR has no readable manifest.",
+    verify_opts, sizeof verify_opts / sizeof *verify_opts, 1, 1, fmr_cmd_verify};
+
 int fmr_cmd_verify(int argc, char **argv) {
-  const char *outdir = NULL;
-  int json_out = 0;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) {
-      json_out = 1;
-    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      printf("usage: fastmri-regen verify [--json] OUTDIR\n"
-             "Re-hash every output listed in OUTDIR/manifest.json (in parallel under mpirun) and\n"
-             "report missing, changed and unexpected files. Exit 0 when all match, 1 otherwise,\n"
-             "2 when OUTDIR has no readable manifest.\n");
-      return FMR_EXIT_OK;
-    } else if (argv[i][0] == '-' || outdir) {
-      fprintf(stderr, "fastmri-regen verify: unexpected argument '%s'\n", argv[i]);
-      return FMR_EXIT_USAGE;
-    } else {
-      outdir = argv[i];
-    }
-  }
-  if (!outdir) {
-    fprintf(stderr, "usage: fastmri-regen verify [--json] OUTDIR\n");
-    return FMR_EXIT_USAGE;
-  }
-  return fmr_sched_verify(&argc, &argv, outdir, json_out);
+  verify_args a = {0};
+  const char *pos[FMR_MAX_POSITIONAL];
+  size_t npos = 0;
+  int st = fmr_opts_parse(&fmr_cmd_verify_def, argc, argv, &a, pos, &npos);
+  if (st) return st == 1 ? FMR_EXIT_OK : st;
+  return fmr_sched_verify(&argc, &argv, pos[0], a.json);
 }

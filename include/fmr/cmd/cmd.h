@@ -15,12 +15,24 @@ enum {
                                finished volumes recorded where possible, rerun after fixing it */
 };
 
+#include <stddef.h>
+
+struct fmr_command;
+
+/* Every subcommand's table (options, help, entry point), in the order `--help` lists them. */
+const struct fmr_command *const *fmr_commands(size_t *n);
+const struct fmr_command *fmr_command_find(const char *name);
+
 int fmr_cmd_run(int argc, char **argv);
 int fmr_cmd_synth(int argc, char **argv);
 int fmr_cmd_recon(int argc, char **argv);
 int fmr_cmd_version(int argc, char **argv);
 int fmr_cmd_verify(int argc, char **argv);
 int fmr_cmd_annotations(int argc, char **argv);
+int fmr_cmd_help(int argc, char **argv);
+
+extern const struct fmr_command fmr_cmd_run_def, fmr_cmd_synth_def, fmr_cmd_recon_def,
+    fmr_cmd_verify_def, fmr_cmd_annotations_def, fmr_cmd_version_def, fmr_cmd_help_def;
 
 #ifdef __cplusplus
 }
