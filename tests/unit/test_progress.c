@@ -1,0 +1,88 @@
+/* Progress and summary: the ETA counts only work still to do at the rate of processed volumes
+ * (reused ones take no time), lines say what an operator needs, the summary table adds up. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fmr/cmd/cmd.h"
+#include "fmr/output/record.h"
+#include "fmr/run/progress.h"
+#include "fmr_test.h"
+
+static fmr_record *rec(const char *json) {
+  fmr_record *r = NULL;
+  fmr_err err;
+  CHECK_INT_EQ(fmr_record_decode(json, strlen(json), &r, &err), 0);
+  return r;
+}
+
+int main(void) {
+  char buf[4096];
+  FILE *mem = fmemopen(buf, sizeof buf, "w");
+  fmr_progress_opts live = {mem, 1, 10.0};
+  fmr_progress *p = NULL;
+  /* 10 volumes of 100 bytes of k-space; 4 reused at once, then 2 processed in 20 s. */
+  CHECK_INT_EQ(fmr_progress_new(10, 1000, &live, 0.0, &p), 0);
+  CHECK(isnan(fmr_progress_eta(p, 0.0)));
+  for (int i = 0; i < 4; i++) fmr_progress_volume(p, 100, 30, FMR_STATUS_OK, 1, 0.1);
+  CHECK(isnan(fmr_progress_eta(p, 0.1))); /* nothing processed yet: no rate to speak of */
+  fmr_progress_volume(p, 100, 30, FMR_STATUS_OK, 0, 10.0);
+  fmr_progress_volume(p, 100, 30, FMR_STATUS_FAILED, 0, 20.0);
+  /* 200 bytes in 20 s = 10 B/s; 400 bytes left -> 40 s (a rate over all 6 would say 13 s). */
+  CHECK_DBL_NEAR(fmr_progress_eta(p, 20.0), 40.0, 1e-9);
+  fmr_progress_tick(p, 20.0);
+  fflush(mem);
+  CHECK(strstr(buf, "\r\033[K6/10 volumes, 1 failed, 3.0 slices/s, 0 MB/s of k-space, 40 s to go") != NULL);
+  fmr_progress_finish(p);
+  fclose(mem);
+  fmr_progress_free(&p);
+  CHECK(p == NULL);
+
+  char d[32];
+  fmr_format_duration(3723.0, d, sizeof d);
+  CHECK_STR_EQ(d, "1h 02m 03s");
+  fmr_format_duration(250.0, d, sizeof d);
+  CHECK_STR_EQ(d, "4m 10s");
+  fmr_format_bytes(1234567890ull, d, sizeof d);
+  CHECK_STR_EQ(d, "1.2 GB");
+  fmr_format_bytes(800, d, sizeof d);
+  CHECK_STR_EQ(d, "800 B");
+
+  fmr_summary s;
+  memset(&s, 0, sizeof s);
+  fmr_record *a = rec("{\"name\":\"a\",\"status\":\"ok\",\"outputs\":[{\"path\":\"dicom/a/a_000.dcm\","
+                      "\"kind\":\"dicom\",\"bytes\":1000,\"sha256\":\"x\"},{\"path\":\"masks/a.h5\","
+                      "\"kind\":\"mask\",\"bytes\":500,\"sha256\":\"y\"}]}");
+  fmr_record *b = rec("{\"name\":\"b\",\"status\":\"failed\",\"error\":\"boom\",\"outputs\":[]}");
+  fmr_record *c = rec("{\"name\":\"c\",\"status\":\"ok\",\"outputs\":[{\"path\":\"dicom/c/c_000.dcm\","
+                      "\"kind\":\"dicom\",\"bytes\":2000,\"sha256\":\"z\"}]}");
+  fmr_summary_add(&s, a, 1);
+  fmr_summary_add(&s, b, 7);
+  fmr_summary_add(&s, c, 1);
+  CHECK_UINT_EQ(s.ok, 2);
+  CHECK_UINT_EQ(s.failed, 1);
+  CHECK_UINT_EQ(s.slices, 2);
+  CHECK_UINT_EQ(s.nkinds, 2);
+  CHECK_STR_EQ(s.kinds[0].kind, "dicom");
+  CHECK_UINT_EQ(s.kinds[0].files, 2);
+  CHECK_UINT_EQ(s.kinds[0].bytes, 3000);
+  s.planned = 3;
+  s.wall_seconds = 2.0;
+  s.ranks = 2;
+  s.exit_status = FMR_EXIT_FAILED;
+  s.manifest = "out/manifest.json";
+  const char *w[] = {"box clipped to the frame", "no ISMRMRD header: 1 mm pixel spacing assumed"};
+  size_t wc[] = {12, 3};
+  mem = fmemopen(buf, sizeof buf, "w");
+  fmr_summary_print(&s, w, wc, 2, mem);
+  fclose(mem);
+  CHECK(strstr(buf, "3 planned: 2 ok, 1 failed, 0 missing") != NULL);
+  CHECK(strstr(buf, "dicom    2 files, 3.0 kB") != NULL);
+  CHECK(strstr(buf, "exit status  1: some volumes failed") != NULL);
+  CHECK(strstr(buf, "12 x box clipped") != NULL);
+  CHECK(strstr(buf, "1.0 slices/s") != NULL);
+  fmr_record_free(&a);
+  fmr_record_free(&b);
+  fmr_record_free(&c);
+  return fmr_test_end();
+}
