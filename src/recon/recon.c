@@ -6,7 +6,8 @@
  * with N/2 the floor. The two differ for odd N, so neither can stand in for the other. The input
  * roll is done while copying k-space into the plan's buffer; the output roll and the centre crop are
  * folded into the index mapping that reads the transformed buffer, so no full-size image is ever
- * copied just to move it. */
+ * copied just to move it. The forward transform (synth's) does both shifts as copies: it is not on
+ * the hot path, and its bytes are the synthetic inputs' bytes. */
 #include <complex.h> /* before fftw3.h, so that fftwf_complex is float complex */
 
 #include "fmr/recon/recon.h"
@@ -22,11 +23,15 @@
 #include "fmr/recon/kspace.h"
 
 struct fmr_recon {
+  int forward;
   size_t coils, H, W;
   float complex *in;   /* caller fills this with one slice, [coil][row][col] */
   float complex *work; /* the plan's in-place buffer: in after ifftshift, then the transform */
   fftwf_plan plan;
 };
+
+static size_t ifftshift_src(size_t i, size_t n) { return (i + n / 2) % n; }
+static size_t fftshift_src(size_t i, size_t n) { return (i + n - n / 2) % n; }
 
 int fmr_recon_new(size_t coils, size_t H, size_t W, fmr_fft_effort effort, int wisdom_only,
                   fmr_recon **out, fmr_err *err) {
@@ -85,6 +90,63 @@ done:
   return 0;
 }
 
+int fmr_recon_forward_new(size_t coils, size_t H, size_t W, fmr_recon **out, fmr_err *err) {
+  fmr_recon *r = NULL;
+  *out = NULL;
+  if (coils == 0 || H == 0 || W == 0 || coils > INT_MAX || H > INT_MAX || W > INT_MAX ||
+      H > (size_t)INT_MAX / W || coils > SIZE_MAX / (H * W) / sizeof(float complex))
+    return fmr_err_set(err, FMR_EINVAL, "recon: unsupported FFT size %zu coils x %zu x %zu", coils,
+                       H, W);
+  r = calloc(1, sizeof *r);
+  if (!r) return fmr_err_set(err, FMR_ENOMEM, "recon: out of memory");
+  r->forward = 1;
+  r->coils = coils;
+  r->H = H;
+  r->W = W;
+  r->in = fftwf_alloc_complex(coils * H * W);
+  r->work = fftwf_alloc_complex(coils * H * W);
+  if (!r->in || !r->work) {
+    fmr_recon_free(&r);
+    return fmr_err_set(err, FMR_ENOMEM, "recon: out of memory for %zu x %zu x %zu complex buffers",
+                       coils, H, W);
+  }
+  /* One batched in-place plan for all coils; ESTIMATE is deterministic and never touches the
+   * buffer while planning. */
+  int n[2] = {(int)H, (int)W};
+  int dist = (int)(H * W);
+  r->plan = fftwf_plan_many_dft(2, n, (int)coils, r->work, NULL, 1, dist, r->work, NULL, 1, dist,
+                                  FFTW_FORWARD, FFTW_ESTIMATE);
+  if (!r->plan) {
+    fmr_recon_free(&r);
+    return fmr_err_set(err, FMR_EFFT, "recon: FFTW could not plan a forward %zu x %zu x %zu FFT",
+                       coils, H, W);
+  }
+  *out = r;
+  return 0;
+}
+
+void fmr_recon_forward(fmr_recon *r) {
+  const size_t C = r->coils, H = r->H, W = r->W, HW = H * W;
+  for (size_t c = 0; c < C; c++)
+    for (size_t i = 0; i < H; i++) {
+      const float complex *src = r->in + c * HW + ifftshift_src(i, H) * W;
+      float complex *dst = r->work + c * HW + i * W;
+      for (size_t j = 0; j < W; j++) dst[j] = src[ifftshift_src(j, W)];
+    }
+  fftwf_execute(r->plan);
+  /* Scaled in double and rounded once, as numpy's float64 `/ sqrt(H*W)` then astype(complex64). */
+  const double kscale = 1.0 / sqrt((double)HW);
+  for (size_t c = 0; c < C; c++)
+    for (size_t i = 0; i < H; i++) {
+      const float complex *src = r->work + c * HW + fftshift_src(i, H) * W;
+      float complex *dst = r->in + c * HW + i * W;
+      for (size_t j = 0; j < W; j++) {
+        const float complex v = src[fftshift_src(j, W)];
+        dst[j] = CMPLXF((float)((double)crealf(v) * kscale), (float)((double)cimagf(v) * kscale));
+      }
+    }
+}
+
 float complex *fmr_recon_input(fmr_recon *r) { return r->in; }
 
 const char *fmr_recon_source_dataset(fmr_recon_source s) {
@@ -102,7 +164,7 @@ static void roll_copy(float complex *dst, const float complex *src, size_t n, si
 }
 
 int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err) {
-  if (!r || !out) return fmr_err_set(err, FMR_EINVAL, "recon: no plan/output");
+  if (!r || !out || r->forward) return fmr_err_set(err, FMR_EINVAL, "recon: no plan/output");
   const size_t C = r->coils, H = r->H, W = r->W;
   if (h == 0 || w == 0 || h > H || w > W)
     return fmr_err_set(err, FMR_EINVAL, "recon: target frame %zu x %zu does not fit in the %zu x "
@@ -113,7 +175,7 @@ int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err) 
     const float complex *src = r->in + c * H * W;
     float complex *dst = r->work + c * H * W;
     for (size_t i = 0; i < H; i++)
-      roll_copy(dst + i * W, src + ((i + H / 2) % H) * W, W, W / 2);
+      roll_copy(dst + i * W, src + ifftshift_src(i, H) * W, W, W / 2);
   }
 
   fftwf_execute(r->plan);
@@ -123,12 +185,12 @@ int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err) 
    * hence the two spans. */
   const float scale = (float)(1.0 / sqrt((double)H * (double)W));
   const size_t oh = (H - h) / 2, ow = (W - w) / 2;
-  const size_t q0 = (ow + W - W / 2) % W;
+  const size_t q0 = fftshift_src(ow, W);
   const size_t span1 = W - q0 < w ? W - q0 : w;
   for (size_t c = 0; c < C; c++) {
     const float complex *img = r->work + c * H * W;
     for (size_t o = 0; o < h; o++) {
-      const float complex *row = img + ((o + oh + H - H / 2) % H) * W;
+      const float complex *row = img + fftshift_src(o + oh, H) * W;
       float *dst = out + o * w;
       /* Coils are summed in order, starting from the first coil's value rather than 0 + it, so a
        * single coil gives exactly |x|. */

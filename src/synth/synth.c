@@ -23,10 +23,10 @@
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 
-#include <fftw3.h>
 #include <hdf5.h>
 
 #include "fmr/recon/kspace.h"
+#include "fmr/recon/recon.h"
 #include "util/h5util.h"
 
 #define SYNTH_PI 3.14159265358979323846
@@ -863,8 +863,8 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
   hid_t ctype_mem = H5I_INVALID_HID, dcpl_plain = H5I_INVALID_HID, dcpl_k = H5I_INVALID_HID;
   hid_t dcpl_r = H5I_INVALID_HID, dset_k = H5I_INVALID_HID, dset_rss = H5I_INVALID_HID;
   hid_t dset_esc = H5I_INVALID_HID;
-  fftwf_complex *img = NULL, *fbuf = NULL;
-  fftwf_plan plan = NULL;
+  fmr_recon *fwd = NULL; /* the centred forward transform; its buffer holds one slice */
+  float (*img)[2] = NULL; /* that buffer as (re, im) pairs: image in, k-space out */
   double *sre = NULL, *sim = NULL, *ph = NULL;
   float *rss = NULL;
   signed char *mask = NULL;
@@ -876,8 +876,6 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
   /* Everything that can fail before the file exists goes first. */
   size_t xml_len = 0;
   if (!(xml = header_xml(o, acq, acquisition, &ids, &xml_len)) ||
-      !(img = fftwf_malloc(sizeof(fftwf_complex) * C * HW)) ||
-      !(fbuf = fftwf_malloc(sizeof(fftwf_complex) * C * HW)) ||
       !(sre = malloc(sizeof(double) * C * h * w)) || !(sim = malloc(sizeof(double) * C * h * w)) ||
       !(ph = malloc(sizeof(double) * h * w)) || !(rss = malloc(sizeof(float) * h * w)) ||
       !(mask = malloc(W)) || !(scene = malloc(sizeof *scene))) {
@@ -885,17 +883,13 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
                      W);
     goto done;
   }
-  {
-    /* One batched in-place plan for all coils, made once per file and reused for every slice.
-     * ESTIMATE is deterministic and never touches the buffer while planning. */
-    int n[2] = {(int)H, (int)W};
-    plan = fftwf_plan_many_dft(2, n, (int)C, fbuf, NULL, 1, (int)HW, fbuf, NULL, 1, (int)HW,
-                               FFTW_FORWARD, FFTW_ESTIMATE);
-    if (!plan) {
-      rc = fmr_err_set(err, FMR_EFFT, "%s: cannot plan a %zu x %zu FFT", path, H, W);
-      goto done;
-    }
+  /* One plan for all coils, made once per file and reused for every slice. */
+  if ((rc = fmr_recon_forward_new(C, H, W, &fwd, err)) != 0) {
+    fmr_err_prefix(err, "%s: ", path);
+    goto done;
   }
+  /* float complex and float[2] share representation and alignment (C11 6.2.5). */
+  img = (float (*)[2])fmr_recon_input(fwd);
   coil_maps(&rng, C, o->singlecoil, h, w, sre, sim);
 
   /* fastMRI's 4x equispaced test mask: the central 8 % of lines plus every 4th line. */
@@ -973,8 +967,6 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
   }
 
   const double sigma = o->noise * SYNTH_AMPLITUDE / sqrt(2.0); /* E|n|^2 = (noise * amplitude)^2 */
-  const double kscale = 1.0 / sqrt((double)HW);
-  const size_t sh_r = H - H / 2, sh_c = W - W / 2; /* fftshift: out[i] = in[(i + ceil(n/2)) % n] */
   double vmax = 0.0, sumsq = 0.0;
   for (size_t s = 0; s < S; s++) {
     double t = S > 1 ? 2.0 * (double)s / (double)(S - 1) - 1.0 : 0.0;
@@ -1025,34 +1017,13 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
         goto done;
       }
     }
-    /* k = fftshift(fft2(ifftshift(x))) / sqrt(H*W); ifftshift: in[i] = x[(i + floor(n/2)) % n]. */
-    for (size_t c = 0; c < C; c++) {
-      for (size_t i = 0; i < H; i++) {
-        size_t si = (i + H / 2) % H;
-        for (size_t j = 0; j < W; j++) {
-          size_t sj = (j + W / 2) % W;
-          fbuf[c * HW + i * W + j][0] = img[c * HW + si * W + sj][0];
-          fbuf[c * HW + i * W + j][1] = img[c * HW + si * W + sj][1];
-        }
-      }
-    }
-    fftwf_execute(plan);
-    for (size_t c = 0; c < C; c++) {
-      for (size_t i = 0; i < H; i++) {
-        size_t si = (i + sh_r) % H;
-        for (size_t j = 0; j < W; j++) {
-          size_t sj = (j + sh_c) % W;
-          float *k = img[c * HW + i * W + j];
-          if (mask[j]) {
-            k[0] = (float)((double)fbuf[c * HW + si * W + sj][0] * kscale);
-            k[1] = (float)((double)fbuf[c * HW + si * W + sj][1] * kscale);
-          } else {
-            k[0] = 0.0f;
-            k[1] = 0.0f;
-          }
-        }
-      }
-    }
+    /* k = fftshift(fft2(ifftshift(x))) / sqrt(H*W), in place; then the sampling mask. */
+    fmr_recon_forward(fwd);
+    if (o->undersampled)
+      for (size_t c = 0; c < C; c++)
+        for (size_t i = 0; i < H; i++)
+          for (size_t j = 0; j < W; j++)
+            if (!mask[j]) img[c * HW + i * W + j][0] = img[c * HW + i * W + j][1] = 0.0f;
     if (h5_write_slice(dset_k, ctype_mem, krank, kdims, s, img) < 0) {
       rc = h5_fail(err, path, "cannot write k-space slice %zu", s);
       goto done;
@@ -1095,15 +1066,13 @@ done:
   if (fcpl >= 0) H5Pclose(fcpl);
   if (quiet_on) fmr__h5_quiet_end(&quiet);
   if (rc != 0 && created) remove(path); /* never leave a half-written volume behind */
-  if (plan) fftwf_destroy_plan(plan);
+  fmr_recon_free(&fwd);
   free(scene);
   free(mask);
   free(rss);
   free(ph);
   free(sim);
   free(sre);
-  if (fbuf) fftwf_free(fbuf);
-  if (img) fftwf_free(img);
   free(xml);
   return rc;
 }

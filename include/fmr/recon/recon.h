@@ -41,6 +41,12 @@ float complex *fmr_recon_input(fmr_recon *r);
  * not flipped. h <= H and w <= W, else FMR_EINVAL. The input buffer is clobbered. */
 int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err);
 
+/* The forward centred transform, k = fftshift(fft2(ifftshift(x))) / sqrt(H*W) per coil, for making
+ * k-space (synth). Planned with FFTW_ESTIMATE on its own; fill fmr_recon_input with the coil images,
+ * then fmr_recon_forward leaves the k-space in that same buffer. Only for a fmr_recon made here. */
+int fmr_recon_forward_new(size_t coils, size_t H, size_t W, fmr_recon **out, fmr_err *err);
+void fmr_recon_forward(fmr_recon *r);
+
 void fmr_recon_free(fmr_recon **r);
 
 struct fmr_kspace_info;
