@@ -797,7 +797,7 @@ static int read_slab(const fmr_kspace *ks, hid_t dset, hid_t memtype, int rank,
   return rc;
 }
 
-int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err) {
+int fmr_kspace_read_slice_raw(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err) {
   if (!ks || !buf) return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_read_slice: no volume/buffer");
   const fmr_kspace_info *in = &ks->info;
   if (slice >= in->slices)
@@ -811,7 +811,13 @@ int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_
   int rc = read_slab(ks, ks->kspace, ks->ctype, rank, rank == 4 ? count4 : count3, slice,
                      "k-space", buf, err);
   fmr__h5_quiet_end(&q);
+  return rc;
+}
+
+int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err) {
+  int rc = fmr_kspace_read_slice_raw(ks, slice, buf, err);
   if (rc < 0) return rc;
+  const fmr_kspace_info *in = &ks->info;
 
   /* NaN/Inf would spread through the FFT to every pixel of the slice; name it here, where the
    * cause is visible, instead of failing on an unexplained NaN image later.

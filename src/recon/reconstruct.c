@@ -84,6 +84,16 @@ int fmr_reconstruct_frame(const fmr_kspace_info *info, const fmr_header *hdr,
   return 0;
 }
 
+/* The slice's reconstruction came out non-finite: NaN/Inf in the k-space (found by reading the slice
+ * again with the scan the fast path skips), or finite values too large for float32. */
+static int name_nonfinite(fmr_kspace *ks, fmr_recon *recon, size_t s, const char *what,
+                          fmr_err *err) {
+  int rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err);
+  if (rc) return rc;
+  return fmr_err_set(err, FMR_ENUMERIC, "%s: slice %zu: reconstructed image holds Inf (k-space "
+                     "values too large for float32)", what, s);
+}
+
 int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache *plans,
                            const fmr_reconstruct_opts *opts, const char *what, fmr_slice_sink sink,
                            void *sink_ctx, fmr_reconstruct_result *res, fmr_err *err) {
@@ -93,7 +103,7 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   res->slices = info->slices;
   res->nmse = NAN;
   res->compared_with = NULL;
-  res->timing = (fmr_reconstruct_timing){0, 0, 0};
+  res->timing = (fmr_reconstruct_timing){0};
   int rc = fmr_reconstruct_frame(info, hdr, opts, what, &res->h, &res->w, err);
   if (rc) return rc;
   const size_t h = res->h, w = res->w, plane = h * w;
@@ -114,23 +124,24 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
     goto done;
   }
   double num = 0.0, den = 0.0;
+  fmr_recon_times rt = {0.0, 0.0};
   for (size_t s = 0; s < info->slices; s++) {
-    double t0 = now_seconds(), t1 = t0;
+    double t0 = now_seconds();
+    /* k-space goes straight into the transform buffer; its NaN/Inf scan is the transform's own
+     * finiteness check of the output (see name_nonfinite). */
+    rc = recon ? fmr_kspace_read_slice_raw(ks, s, fmr_recon_input(recon), err)
+               : fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err);
+    if (!rc && compare_ds) rc = fmr_kspace_read_recon(ks, compare_ds, s, stored, err);
+    double t1 = now_seconds();
+    res->timing.read += t1 - t0;
+    if (rc) goto done;
     if (recon) {
-      rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err);
-      t1 = now_seconds();
-      if (!rc && fmr_recon_slice(recon, h, w, plane_buf, err) != 0) {
-        rc = err->code;
-        fmr_err_prefix(err, "%s: slice %zu: ", what, s);
-      }
-    } else {
-      rc = fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err);
-      t1 = now_seconds();
+      rc = fmr_recon_slice_timed(recon, h, w, plane_buf, &rt, err);
+      if (rc == FMR_ENUMERIC) rc = name_nonfinite(ks, recon, s, what, err);
+      else if (rc) fmr_err_prefix(err, "%s: slice %zu: ", what, s);
+      if (rc) goto done;
     }
     double t2 = now_seconds();
-    if (!rc && compare_ds) rc = fmr_kspace_read_recon(ks, compare_ds, s, stored, err);
-    double t3 = now_seconds();
-    if (rc) goto done;
     if (compare_ds) {
       for (size_t i = 0; i < plane; i++) {
         double d = (double)plane_buf[i] - (double)stored[i];
@@ -139,10 +150,7 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
       }
     }
     fmr_orient(plane_buf, h, w, opts->flip_ud, opts->flip_lr, oriented);
-    double t4 = now_seconds();
-    res->timing.read += (t1 - t0) + (t3 - t2);
-    if (recon) res->timing.transform += t2 - t1;
-    res->timing.combine_crop += t4 - t3;
+    res->timing.combine_crop += now_seconds() - t2;
     rc = sink(sink_ctx, s, oriented, err);
     if (rc) goto done;
   }
@@ -151,6 +159,8 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
     res->compared_with = compare_ds;
   }
 done:
+  res->timing.transform = rt.transform;
+  res->timing.combine_crop += rt.combine;
   free(stored);
   free(oriented);
   free(plane_buf);

@@ -48,6 +48,11 @@ const fmr_kspace_info *fmr_kspace_info_of(const fmr_kspace *ks);
  * [coil][row][col] (row-major, as stored). Rejects NaN/Inf values with the slice in the message. */
 int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err);
 
+/* fmr_kspace_read_slice without the NaN/Inf scan, for a caller whose next pass over the data finds
+ * non-finite values anyway (the reconstruction: NaN/Inf reach every pixel through the transform)
+ * and then calls fmr_kspace_read_slice to name the cause. */
+int fmr_kspace_read_slice_raw(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err);
+
 /* Read slice `slice` of a stored reconstruction ("reconstruction_rss" or "reconstruction_esc") into
  * buf (rec_h*rec_w floats). */
 int fmr_kspace_read_recon(fmr_kspace *ks, const char *dataset, size_t slice, float *buf,
