@@ -286,6 +286,10 @@ static int reconstruct(const recon_args *a, fmr_err *err) {
   created = 0; /* committed, or removed by fmr_commit_file */
   if (rc == 0 && res.compared_with)
     FMR_LOG(FMR_LOG_INFO, "%s: NMSE against %s: %.3g", a->in, res.compared_with, res.nmse);
+  if (rc == 0)
+    FMR_LOG(FMR_LOG_INFO, "%s: seconds: read %.3f, wait for read %.3f, transform %.3f, combine and "
+            "crop %.3f", a->in, res.timing.read, res.timing.read_wait, res.timing.transform,
+            res.timing.combine_crop);
 
 done:
   (void)out_close(&o);
