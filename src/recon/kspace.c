@@ -30,11 +30,9 @@ struct fmr_kspace {
 
 /* ---- HDF5 error handling ------------------------------------------------------------------------ */
 
-/* Record an HDF5 failure: "<path>: <what>: <innermost HDF5 message>". */
+/* Record an HDF5 failure: "<path>: <what> (HDF5: <innermost HDF5 message>)". */
 static int h5_fail(fmr_err *err, const char *path, const char *what) {
-  char detail[256];
-  fmr__h5_error_detail(detail, sizeof detail);
-  return fmr_err_set(err, FMR_EHDF5, "%s: %s (HDF5: %s)", path, what, detail);
+  return fmr__h5_fail(err, FMR_EHDF5, path, "%s", what);
 }
 
 static const char *class_name(H5T_class_t c) {
