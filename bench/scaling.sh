@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # fastmri-regen benchmark: speed and memory targets (README.md here explains each number).
 #
-#   bench/run.sh            real-size knee (15 coils, 640 x 368, 36 slices, ~1 GB a file) + brain
-#   bench/run.sh --quick    4-coil volumes, 2 knee + 2 brain: under a minute
-#   bench/run.sh --keep     keep the synthetic data, outputs and measurements (path printed)
+#   bench/scaling.sh            real-size knee (15 coils, 640 x 368, 36 slices, ~1 GB a file) + brain
+#   bench/scaling.sh --quick    4-coil volumes, 2 knee + 2 brain: under a minute
+#   bench/scaling.sh --keep     keep the synthetic data, outputs and measurements (path printed)
 #
 # Environment: FMR_BIN (binary; default build/fastmri-regen, built with scripts/build.sh when
 # absent), FMR_BENCH_TMPDIR (where the data goes; default $TMPDIR or /tmp), FMR_BENCH_KNEE_COUNT
@@ -22,11 +22,11 @@ for arg in "$@"; do
     --quick) quick=1 ;;
     --keep) keep=1 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "bench/run.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+    *) echo "bench/scaling.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
 
-die() { echo "bench/run.sh: $*" >&2; exit 2; }
+die() { echo "bench/scaling.sh: $*" >&2; exit 2; }
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 [ -x "$PY" ] || die "$PY is needed for the measurements (apt-get install python3)"

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# fastmri-regen side-by-side benchmark (issue 12): every path on the same volumes, in turn, in one run.
+#
+#   bench/run.sh              realistic knee (36 x 15 x 640 x 368) + brain (16 x 16 x 640 x 320), 3 rounds
+#   bench/run.sh --quick      small volumes (4 coils, few slices), 1 round: checks the benchmark works
+#   bench/run.sh --rounds N   N rounds (medians over them)
+#   bench/run.sh --keep       keep data and measurements (path printed)
+#
+# Per volume, per round, in turn: (a) FFT floors (naive 2-D plan / crop-aware, bench/fftfloor.c),
+# (b) reading the file alone, warm and cold, (c) `run` with 1 and 3 ranks and `recon`, warm, and
+# `run` cold, (d) the Python path (bench/python_path.py), (e) BART fft/rss/resize with one thread
+# from its own format (conversion not timed). Cold = page cache dropped (echo 3 >
+# /proc/sys/vm/drop_caches, root only; otherwise said so and not judged).
+# bench/side.py prints the table and ratios, writes results.json, and refuses to judge when the
+# machine was busy. Environment: FMR_BIN (default build/fastmri-regen, built by scripts/build.sh
+# when absent), FMR_BENCH_TMPDIR.
+# Exit status: 0 all judged targets met, 1 a target missed or a run failed, 2 set-up error,
+# 3 not judged (machine busy).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bench=$here/bench
+PY=/usr/bin/python3
+quick=0 keep=0 rounds=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; rounds=1 ;;
+    --keep) keep=1 ;;
+    --rounds) shift; rounds=$1 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "bench/run.sh: unknown option '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+die() { echo "bench/run.sh: $*" >&2; exit 2; }
+say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+[ -x "$PY" ] || die "$PY is needed"
+command -v mpirun >/dev/null || die "mpirun not found"
+command -v cc >/dev/null || die "cc not found (build-essential)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 SOURCE_DATE_EPOCH=946684800
+bin=${FMR_BIN:-$here/build/fastmri-regen}
+if [ -z "${FMR_BIN:-}" ] && [ ! -x "$bin" ]; then say "no $bin: building it with scripts/build.sh"; "$here/scripts/build.sh" >&2; fi
+[ -x "$bin" ] || die "no binary $bin (build it, or set FMR_BIN)"
+
+work=$(mktemp -d "${FMR_BENCH_TMPDIR:-${TMPDIR:-/tmp}}/fmr-side.XXXXXX")
+cleanup() { if [ "$keep" -eq 1 ]; then say "kept $work"; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+m=$work/m logs=$work/logs
+mkdir -p "$m" "$logs" "$work/data" "$work/cfg"
+cc -O2 -std=c11 -o "$work/fftfloor" "$bench/fftfloor.c" -lfftw3f -lm || die "cannot build fftfloor"
+
+can_drop=0
+if [ -w /proc/sys/vm/drop_caches ] && sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then can_drop=1; fi
+[ "$can_drop" -eq 1 ] || say "cannot drop the page cache here (not root or not permitted): cold figures skipped"
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# The first four names of the real fastMRI+ file lists, so the real annotation rows apply: the first
+# is synthesised, the other three are hard links to it (the same work four times, one file's disk).
+list_names() { tr -d '\r' <"$here/data/fastmri-plus/$1_file_list.csv" | awk 'NF == 1 && $1 !~ / / && k < 4 { print $1; k++ }'; }
+# name anatomy coils slices size(HxW)
+if [ "$quick" -eq 1 ]; then
+  vols="knee knee 4 6 640x368
+brain brain 4 4 640x320"
+else
+  vols="knee knee 15 36 640x368
+brain brain 16 16 640x320"
+fi
+
+measure() { # ID CMD... : wall / CPU / peak RSS into $m/ID.<rank>.json
+  local id=$1; shift
+  "$PY" "$bench/rss.py" "$m/$id" -- "$@" </dev/null >>"$logs/$id.log" 2>&1 || say "$id: failed (see $logs/$id.log)"
+}
+
+# The calibration loop: the same fixed FFT work before and after; a drift says the machine changed.
+calib() { "$work/fftfloor" 4 256 256 128 8 3 estimate >"$m/calib-$1.json"; }
+cat /proc/loadavg >"$m/load-start.txt"
+calib start
+
+while read -r name anat coils slices size; do
+  H=${size%x*} W=${size#*x}
+  d=$work/data/$name d4=$work/data/$name-x4
+  names=$(list_names "$anat")
+  list=$(echo "$names" | head -n 1)
+  say "$name: synthesising $slices x $coils x $size"
+  "$bin" synth --out "$d" --anatomy "$anat" --names "$list" --coils "$coils" --slices "$slices" \
+    --size "$size" --frame 320x320 >>"$logs/synth.log" 2>&1 || die "synth failed"
+  f=$d/$list.h5
+  printf '%s\n' "$list" >"$work/cfg/$name.list"
+  echo "$names" >"$work/cfg/$name-x4.list"
+  mkdir -p "$d4"
+  for n in $names; do ln "$f" "$d4/$n.h5"; done
+  # BART's own format, converted once (not timed): dims W H 1 coils slices, column-major = C order.
+  "$PY" - "$f" "$work/bart-$name" <<'EOF'
+import sys, h5py, numpy as np
+src, dst = sys.argv[1], sys.argv[2]
+with h5py.File(src, "r") as f:
+    k = f["kspace"][()]
+if k.dtype.names:
+    k = k["r"] + 1j * k["i"]
+k = k.astype(np.complex64)
+if k.ndim == 3:
+    k = k[:, None]
+S, C, H, W = k.shape
+open(dst + ".hdr", "w").write("# Dimensions\n%d %d 1 %d %d\n" % (W, H, C, S))
+k.tofile(dst + ".cfl")
+EOF
+  for r in $(seq 1 "$rounds"); do
+    say "$name: round $r of $rounds"
+    "$work/fftfloor" "$coils" "$H" "$W" 320 "$slices" 3 estimate >"$m/$name-floor-$r.json"
+    cat "$f" >/dev/null
+    measure "$name-read-warm-$r" cat "$f"
+    if [ "$can_drop" -eq 1 ]; then drop; measure "$name-read-cold-$r" cat "$f"; fi
+    mkcfg() { # CONFIG-NAME DATA-DIR LIST
+      printf 'anatomy: %s\ninput:\n  dirs: [%s]\n  file_list: %s\n  annotations: %s\noutput:\n  dir: %s\n' \
+        "$anat" "$2" "$3" "$here/data/fastmri-plus/$anat.csv" "$work/out-$1" >"$work/cfg/$1.yaml"
+      rm -rf "$work/out-$1"
+    }
+    # one volume, 1 rank: end to end as a user runs it (process start-up included)
+    mkcfg "$name-np1" "$d" "$work/cfg/$name.list"
+    cat "$f" >/dev/null
+    measure "$name-run1-$r" "$bin" run "$work/cfg/$name-np1.yaml"
+    # four volumes, 1 and 3 ranks: seconds per volume with start-up amortised, and rank scaling
+    mkcfg "$name-x4-np1" "$d4" "$work/cfg/$name-x4.list"
+    measure "$name-run1x4-$r" "$bin" run "$work/cfg/$name-x4-np1.yaml"
+    cp "$work/out-$name-x4-np1/run-report.json" "$m/$name-run1x4-$r.report.json" 2>/dev/null || true
+    mkcfg "$name-x4-np3" "$d4" "$work/cfg/$name-x4.list"
+    mpirun --oversubscribe -np 3 "$PY" "$bench/rss.py" "$m/$name-run3x4-$r" -- "$bin" run \
+      "$work/cfg/$name-x4-np3.yaml" </dev/null >>"$logs/$name-run3x4.log" 2>&1 || say "$name run np3 failed"
+    if [ "$can_drop" -eq 1 ]; then
+      rm -rf "$work/out-$name-np1"
+      drop
+      measure "$name-run1cold-$r" "$bin" run "$work/cfg/$name-np1.yaml"
+    fi
+    cat "$f" >/dev/null
+    rm -f "$work/recon.h5"
+    FMR_LOG_LEVEL=info measure "$name-recon-$r" "$bin" recon "$f" "$work/recon.h5"
+    grep -o 'seconds: .*' "$logs/$name-recon-$r.log" | tail -1 >"$m/$name-recon-$r.stages" || true
+    rm -rf "$work/py-$name"
+    measure "$name-python-$r" "$PY" "$bench/python_path.py" "$f" "$work/py-$name"
+    if command -v bart >/dev/null; then
+      b=$work/bart-$name
+      OMP_NUM_THREADS=1 measure "$name-bart-fft-$r" bart fft -i -u 3 "$b" "$b-img"
+      OMP_NUM_THREADS=1 measure "$name-bart-rss-$r" bart rss 8 "$b-img" "$b-rss"
+      OMP_NUM_THREADS=1 measure "$name-bart-resize-$r" bart resize -c 0 320 1 320 "$b-rss" "$b-crop"
+      rm -f "$b-img".* "$b-rss".* "$b-crop".*
+    fi
+  done
+  rm -rf "$d" "$d4" "$work/bart-$name".*
+done <<<"$vols"
+
+calib end
+cat /proc/loadavg >"$m/load-end.txt"
+cat >"$m/meta.json" <<EOF
+{"quick": $quick, "rounds": $rounds, "nproc": $(nproc), "can_drop_caches": $can_drop,
+ "commit": "$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+ "date": "$(date -u +%Y-%m-%dT%H:%MZ)", "cpu": "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"}
+EOF
+rc=0
+"$PY" "$bench/side.py" "$m" || rc=$?
+exit "$rc"
