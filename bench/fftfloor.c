@@ -56,8 +56,8 @@ int main(int argc, char **argv) {
   fftwf_iodim cd = {H, W, W}, cl[2] = {{C, HW, HW}, {W, 1, 1}};
   fftwf_plan pc = fftwf_plan_guru_dft(1, &cd, 2, cl, buf, buf, FFTW_BACKWARD, flags);
   fftwf_iodim rd = {W, 1, 1}, rl = {C, HW, HW};
-  fftwf_plan pr[4] = {0};
-  for (int k = 0; k < 4 && k < H; k++)
+  fftwf_plan pr[8] = {0};
+  for (int k = 0; k < 8 && k < H; k++)
     pr[k] = fftwf_plan_guru_dft(1, &rd, 1, &rl, buf + (size_t)k * W, buf + (size_t)k * W,
                                 FFTW_BACKWARD, flags);
   if (!p2 || !pc || !pr[0]) return 1;
@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
       fftwf_execute(pc);
       for (int o = 0; o < h; o++) {
         int i = (o + oh + H - H / 2) % H;
-        fftwf_execute_dft(pr[i % 4], buf + (size_t)i * W, buf + (size_t)i * W);
+        fftwf_execute_dft(pr[i % 8], buf + (size_t)i * W, buf + (size_t)i * W);
       }
       tc += now() - t0;
     }
@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
          C, H, W, h, S, reps, argv[7], naive[reps / 2], crop[reps / 2]);
   fftwf_destroy_plan(p2);
   fftwf_destroy_plan(pc);
-  for (int k = 0; k < 4; k++)
+  for (int k = 0; k < 8; k++)
     if (pr[k]) fftwf_destroy_plan(pr[k]);
   fftwf_free(buf);
   return 0;

@@ -30,9 +30,9 @@
 #include "fmr/recon/kspace.h"
 
 /* Row plans by row index mod ROW_PLANS: a row starts at byte offset 8*W*i, and 8*W*ROW_PLANS is a
- * multiple of every SIMD alignment FFTW uses (at most 32 bytes), so row i has the alignment of row
- * i % ROW_PLANS and may run that row's plan. */
-#define ROW_PLANS 4
+ * multiple of 64, the largest SIMD alignment FFTW uses (AVX-512), so row i has the alignment of row
+ * i % ROW_PLANS and may run that row's plan (checked with fftwf_alignment_of all the same). */
+#define ROW_PLANS 8
 
 struct fmr_recon {
   int forward;
@@ -210,7 +210,10 @@ int fmr_recon_slice_timed(fmr_recon *r, size_t h, size_t w, float *out, fmr_reco
     const size_t i = fftshift_src(o + oh, H);
     float complex *rowbuf = buf + i * W;
     double ta = now_seconds();
-    fftwf_execute_dft(r->rows[i % ROW_PLANS], rowbuf, rowbuf);
+    const size_t k = i % ROW_PLANS;
+    if (fftwf_alignment_of((float *)rowbuf) != fftwf_alignment_of((float *)(buf + k * W)))
+      return fmr_err_set(err, FMR_EFFT, "recon: row %zu is not aligned like its plan's row", i);
+    fftwf_execute_dft(r->rows[k], rowbuf, rowbuf);
     double tb = now_seconds();
     t_fft += tb - ta;
     float *dst = out + o * w;
