@@ -1,215 +1,160 @@
 #!/usr/bin/env bash
-# fastmri-regen benchmark: speed and memory targets (README.md here explains each number).
+# fastmri-regen side-by-side benchmark (issue 12): every path on the same volumes, in turn, in one run.
 #
-#   bench/run.sh            real-size knee (15 coils, 640 x 368, 36 slices, ~1 GB a file) + brain
-#   bench/run.sh --quick    4-coil volumes, 2 knee + 2 brain: under a minute
-#   bench/run.sh --keep     keep the synthetic data, outputs and measurements (path printed)
+#   bench/run.sh              realistic knee (36 x 15 x 640 x 368) + brain (16 x 16 x 640 x 320), 3 rounds
+#   bench/run.sh --quick      small volumes (4 coils, few slices), 1 round: checks the benchmark works
+#   bench/run.sh --rounds N   N rounds (medians over them)
+#   bench/run.sh --keep       keep data and measurements (path printed)
 #
-# Environment: FMR_BIN (binary; default build/fastmri-regen, built with scripts/build.sh when
-# absent), FMR_BENCH_TMPDIR (where the data goes; default $TMPDIR or /tmp), FMR_BENCH_KNEE_COUNT
-# (real-size knee volumes; default 10, lowered to fit the free disk space).
-# Exit status: 0 every target met, 1 a target missed (or a run failed), 2 usage/set-up error.
+# Per volume, per round, in turn: (a) FFT floors (naive 2-D plan / crop-aware, bench/fftfloor.c),
+# (b) reading the file alone, warm and cold, (c) `run` with 1 and 3 ranks and `recon`, warm, and
+# `run` cold, (d) the Python path (bench/python_path.py), (e) BART fft/rss/resize with one thread
+# from its own format (conversion not timed). Cold = page cache dropped (echo 3 >
+# /proc/sys/vm/drop_caches, root only; otherwise said so and not judged).
+# bench/side.py prints the table and ratios, writes results.json, and refuses to judge when the
+# machine was busy. Environment: FMR_BIN (default build/fastmri-regen, built by scripts/build.sh
+# when absent), FMR_BENCH_TMPDIR.
+# Exit status: 0 all judged targets met, 1 a target missed or a run failed, 2 set-up error,
+# 3 not judged (machine busy).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench=$here/bench
 PY=/usr/bin/python3
-
-quick=0
-keep=0
-for arg in "$@"; do
-  case "$arg" in
-    --quick) quick=1 ;;
+quick=0 keep=0 rounds=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; rounds=1 ;;
     --keep) keep=1 ;;
+    --rounds) shift; rounds=$1 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
-    *) echo "bench/run.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+    *) echo "bench/run.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
+  shift
 done
-
 die() { echo "bench/run.sh: $*" >&2; exit 2; }
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+[ -x "$PY" ] || die "$PY is needed"
+command -v mpirun >/dev/null || die "mpirun not found"
+command -v cc >/dev/null || die "cc not found (build-essential)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 SOURCE_DATE_EPOCH=946684800
+bin=${FMR_BIN:-$here/build/fastmri-regen}
+if [ -z "${FMR_BIN:-}" ] && [ ! -x "$bin" ]; then say "no $bin: building it with scripts/build.sh"; "$here/scripts/build.sh" >&2; fi
+[ -x "$bin" ] || die "no binary $bin (build it, or set FMR_BIN)"
 
-[ -x "$PY" ] || die "$PY is needed for the measurements (apt-get install python3)"
-command -v mpirun >/dev/null || die "mpirun not found (scripts/install-deps.sh)"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export FMR_LOG_LEVEL=${FMR_LOG_LEVEL:-warn}
-# Outputs must not depend on the clock; pin it so reruns of the bench compare like with like.
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-946684800}
-
-if [ -n "${FMR_BIN:-}" ]; then
-  bin=$FMR_BIN
-  [ -x "$bin" ] || die "FMR_BIN=$bin is not an executable"
-else
-  bin=$here/build/fastmri-regen
-  if [ ! -x "$bin" ]; then
-    say "no $bin: building it with scripts/build.sh"
-    "$here/scripts/build.sh" >&2
-  fi
-fi
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-
-# ---- sizes ------------------------------------------------------------------------------------
-if [ "$quick" -eq 1 ]; then
-  mode=quick; kcoils=4; kcount=2; bcoils=4; bcount=2
-else
-  mode=full; kcoils=15; kcount=${FMR_BENCH_KNEE_COUNT:-10}; bcoils=16; bcount=2
-fi
-kslices=36; kslices_small=12; bslices=16
-ksize=640x368; bsize=640x320; frame=320x320
-# complex64 bytes of one volume, plus ~2% for the stored reconstruction and the header
-kbytes=$(( kslices * kcoils * 640 * 368 * 8 * 102 / 100 ))
-bbytes=$(( bslices * bcoils * 640 * 320 * 8 * 102 / 100 ))
-
-tmproot=${FMR_BENCH_TMPDIR:-${TMPDIR:-/tmp}}
-mkdir -p "$tmproot"
-work=$(mktemp -d "$tmproot/fmr-bench.XXXXXX")
-cleanup() {
-  if [ "$keep" -eq 1 ]; then say "kept $work"; else rm -rf "$work"; fi
-}
+work=$(mktemp -d "${FMR_BENCH_TMPDIR:-${TMPDIR:-/tmp}}/fmr-side.XXXXXX")
+cleanup() { if [ "$keep" -eq 1 ]; then say "kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+m=$work/m logs=$work/logs
+mkdir -p "$m" "$logs" "$work/data" "$work/cfg"
+cc -O2 -std=c11 -o "$work/fftfloor" "$bench/fftfloor.c" -lfftw3f -lm || die "cannot build fftfloor"
 
-# Free disk: every file of the dataset plus the 12-slice twin, outputs (~2% of the input) and 1 GiB.
-avail=$(( $(df -Pk "$work" | awk 'NR == 2 {print $4}') * 1024 ))
-fixed=$(( bcount * bbytes + kbytes * kslices_small / kslices + (1 << 30) ))
-fit=$(( (avail - fixed) * 100 / 103 / kbytes ))
-if [ "$fit" -lt "$kcount" ]; then
-  [ "$fit" -ge 2 ] || die "only $((avail >> 20)) MiB free under $tmproot; need $(( (fixed + 2 * kbytes * 103 / 100) >> 20 )) MiB (set FMR_BENCH_TMPDIR)"
-  say "only $((avail >> 20)) MiB free: $fit knee volumes instead of $kcount"
-  kcount=$fit
+can_drop=0
+if [ -w /proc/sys/vm/drop_caches ] && sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then can_drop=1; fi
+[ "$can_drop" -eq 1 ] || say "cannot drop the page cache here (not root or not permitted): cold figures skipped"
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# The first four names of the real fastMRI+ file lists, so the real annotation rows apply: the first
+# is synthesised, the other three are hard links to it (the same work four times, one file's disk).
+list_names() { tr -d '\r' <"$here/data/fastmri-plus/$1_file_list.csv" | awk 'NF == 1 && $1 !~ / / && k < 4 { print $1; k++ }'; }
+# name anatomy coils slices size(HxW)
+if [ "$quick" -eq 1 ]; then
+  vols="knee knee 4 6 640x368
+brain brain 4 4 640x320"
+else
+  vols="knee knee 15 36 640x368
+brain brain 16 16 640x320"
 fi
 
-data=$work/data; cfg=$work/cfg; out=$work/out; m=$work/m; logs=$work/logs
-mkdir -p "$data/knee" "$data/knee12" "$data/brain" "$data/tiny" "$cfg" "$out" "$m" "$logs"
-
-# Names from the real fastMRI+ lists, so the real annotation rows (and masks) apply.
-list_names() { tr -d '\r' <"$1" | awk -v n="$2" 'NF == 1 && $1 !~ / / && k < n { print $1; k++ }'; }
-knee_names=$(list_names "$here/data/fastmri-plus/knee_file_list.csv" "$kcount")
-brain_names=$(list_names "$here/data/fastmri-plus/brain_file_list.csv" "$bcount")
-first_knee=$(echo "$knee_names" | head -n 1)
-echo "$knee_names" >"$cfg/knee.list"
-echo "$brain_names" >"$cfg/brain.list"
-echo "$first_knee" >"$cfg/one.list"
-
-# config NAME ANATOMY DIR LIST
-config() {
-  cat >"$cfg/$1.yaml" <<EOF
-anatomy: $2
-input:
-  dirs: [$3]
-  file_list: $4
-  annotations: $here/data/fastmri-plus/$2.csv
-output:
-  dir: $out/$1
-EOF
-}
-config knee-np1 knee "$data/knee" "$cfg/knee.list"
-config knee-np2 knee "$data/knee" "$cfg/knee.list"
-config knee-np3 knee "$data/knee" "$cfg/knee.list"
-config brain-np1 brain "$data/brain" "$cfg/brain.list"
-config brain-np2 brain "$data/brain" "$cfg/brain.list"
-config brain-np3 brain "$data/brain" "$cfg/brain.list"
-config vol36 knee "$data/knee" "$cfg/one.list"
-config vol12 knee "$data/knee12" "$cfg/one.list"
-config base-np1 knee "$data/tiny" "$cfg/one.list"
-config base-np2 knee "$data/tiny" "$cfg/one.list"
-config perf knee "$data/knee" "$cfg/one.list"
-
-# measure ID CMD...: one rank, wall/CPU/peak RSS into $m/ID.0.json, stderr into $logs/ID.log
-measure() {
+measure() { # ID CMD... : wall / CPU / peak RSS into $m/ID.<rank>.json
   local id=$1; shift
-  local rc=0
-  "$PY" "$bench/rss.py" "$m/$id" -- "$@" >>"$logs/$id.log" 2>&1 || rc=$?
-  [ "$rc" -eq 0 ] || say "$id: exit status $rc (see $logs/$id.log)"
-}
-# run_np ID NP: fastmri-regen run under mpirun with NP ranks, each rank measured
-run_np() {
-  local id=$1 np=$2 rc=0
-  local extra=()
-  [ "$np" -le "$(nproc)" ] || extra+=(--oversubscribe)
-  if [ "$np" -eq 1 ]; then
-    measure "$id" "$bin" run "$cfg/$id.yaml"
-    return
-  fi
-  mpirun "${extra[@]}" -np "$np" "$PY" "$bench/rss.py" "$m/$id" -- "$bin" run "$cfg/$id.yaml" \
-    >>"$logs/$id.log" 2>&1 || rc=$?
-  [ "$rc" -eq 0 ] || say "$id: exit status $rc (see $logs/$id.log)"
+  "$PY" "$bench/rss.py" "$m/$id" -- "$@" </dev/null >>"$logs/$id.log" 2>&1 || say "$id: failed (see $logs/$id.log)"
 }
 
-load=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
-if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-  say "note: load average $load on $(nproc) cores: other work will inflate the wall-clock figures"
-fi
-say "$mode: $kcount knee x $kcoils coils x $kslices slices ($ksize), $bcount brain x $bcoils coils x $bslices slices ($bsize), in $work"
-say "binary $bin"
+# The calibration loop: the same fixed FFT work before and after; a drift says the machine changed.
+calib() { "$work/fftfloor" 4 256 256 128 8 3 estimate >"$m/calib-$1.json"; }
+cat /proc/loadavg >"$m/load-start.txt"
+calib start
 
-# ---- 1. synthesise ----------------------------------------------------------------------------
-say "synthesising"
-measure synth-knee "$bin" synth --out "$data/knee" --anatomy knee --names "$(paste -sd, "$cfg/knee.list")" \
-  --coils "$kcoils" --slices "$kslices" --size "$ksize" --frame "$frame"
-measure synth-brain "$bin" synth --out "$data/brain" --anatomy brain \
-  --names "$(paste -sd, "$cfg/brain.list")" --coils "$bcoils" --slices "$bslices" --size "$bsize" \
-  --frame "$frame"
-# The same volume with a third of the slices: only the output stack may grow with the slice count.
-measure synth-knee12 "$bin" synth --out "$data/knee12" --anatomy knee --names "$first_knee" \
-  --coils "$kcoils" --slices "$kslices_small" --size "$ksize" --frame "$frame"
-# A tiny volume: the baseline RSS (libraries, MPI, annotation tables) of a run.
-measure synth-tiny "$bin" synth --out "$data/tiny" --anatomy knee --names "$first_knee" \
-  --coils 1 --slices 2 --size 64x64 --frame 32x32
-
-# ---- 2. measure ---------------------------------------------------------------------------------
-say "baseline runs (tiny volume)"
-run_np base-np1 1
-run_np base-np2 2
-say "recon of one knee volume (estimate, then patient planning)"
-measure recon "$bin" recon "$data/knee/$first_knee.h5" "$work/recon.h5"
-measure recon-patient "$bin" recon --fft-effort patient "$data/knee/$first_knee.h5" "$work/recon-p.h5"
-rm -f "$work/recon.h5" "$work/recon-p.h5"
-say "one-volume runs: $kslices and $kslices_small slices"
-run_np vol36 1
-run_np vol12 1
-for np in 1 2 3; do
-  say "knee run, $np rank(s)"
-  run_np "knee-np$np" "$np"
-done
-for np in 1 2 3; do
-  say "brain run, $np rank(s)"
-  run_np "brain-np$np" "$np"
-done
-
-# Profile of one 1-rank volume run: software counters only (VMs rarely expose hardware ones).
-perf_state=skipped
-if command -v perf >/dev/null && perf stat -e task-clock -o /dev/null true >/dev/null 2>&1; then
-  say "perf stat + perf record of the one-volume run"
-  rm -rf "$out/perf"
-  if perf stat -x, -o "$m/perf-stat.csv" -e task-clock,context-switches,cpu-migrations,page-faults \
-      -- "$bin" run "$cfg/perf.yaml" >>"$logs/perf.log" 2>&1; then
-    perf_state=ok
-    rm -rf "$out/perf"
-    if perf record -q -e cpu-clock -F 499 -o "$work/perf.data" -- "$bin" run "$cfg/perf.yaml" \
-        >>"$logs/perf.log" 2>&1; then
-      perf report -i "$work/perf.data" --stdio --sort dso 2>/dev/null >"$m/perf-dso.txt" || true
-      perf report -i "$work/perf.data" --stdio --sort dso,sym 2>/dev/null >"$m/perf-sym.txt" || true
-    fi
-    rm -f "$work/perf.data"
-  fi
-fi
-
-commit=$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$commit" != unknown ] && [ -n "$(git -C "$here" status --porcelain -- src include CMakeLists.txt 2>/dev/null)" ]; then
-  commit="$commit+local changes"
-fi
-cat >"$m/meta.json" <<EOF
-{"mode": "$mode", "knee_count": $kcount, "knee_coils": $kcoils, "knee_slices": $kslices,
- "knee_slices_small": $kslices_small, "brain_count": $bcount, "brain_coils": $bcoils,
- "brain_slices": $bslices, "nproc": $(nproc), "perf": "$perf_state", "bin": "$bin",
- "work": "$work", "first_knee": "$first_knee", "commit": "$commit",
- "date": "$(date -u +%Y-%m-%d)", "cpu": "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)",
- "mem_gb": $(awk '/^MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)}
+while read -r name anat coils slices size; do
+  H=${size%x*} W=${size#*x}
+  d=$work/data/$name d4=$work/data/$name-x4
+  names=$(list_names "$anat")
+  list=$(echo "$names" | head -n 1)
+  say "$name: synthesising $slices x $coils x $size"
+  "$bin" synth --out "$d" --anatomy "$anat" --names "$list" --coils "$coils" --slices "$slices" \
+    --size "$size" --frame 320x320 >>"$logs/synth.log" 2>&1 || die "synth failed"
+  f=$d/$list.h5
+  printf '%s\n' "$list" >"$work/cfg/$name.list"
+  echo "$names" >"$work/cfg/$name-x4.list"
+  mkdir -p "$d4"
+  for n in $names; do ln "$f" "$d4/$n.h5"; done
+  # BART's own format, converted once (not timed): dims W H 1 coils slices, column-major = C order.
+  "$PY" - "$f" "$work/bart-$name" <<'EOF'
+import sys, h5py, numpy as np
+src, dst = sys.argv[1], sys.argv[2]
+with h5py.File(src, "r") as f:
+    k = f["kspace"][()]
+if k.dtype.names:
+    k = k["r"] + 1j * k["i"]
+k = k.astype(np.complex64)
+if k.ndim == 3:
+    k = k[:, None]
+S, C, H, W = k.shape
+open(dst + ".hdr", "w").write("# Dimensions\n%d %d 1 %d %d\n" % (W, H, C, S))
+k.tofile(dst + ".cfl")
 EOF
+  for r in $(seq 1 "$rounds"); do
+    say "$name: round $r of $rounds"
+    "$work/fftfloor" "$coils" "$H" "$W" 320 "$slices" 3 estimate >"$m/$name-floor-$r.json"
+    cat "$f" >/dev/null
+    measure "$name-read-warm-$r" cat "$f"
+    if [ "$can_drop" -eq 1 ]; then drop; measure "$name-read-cold-$r" cat "$f"; fi
+    mkcfg() { # CONFIG-NAME DATA-DIR LIST
+      printf 'anatomy: %s\ninput:\n  dirs: [%s]\n  file_list: %s\n  annotations: %s\noutput:\n  dir: %s\n' \
+        "$anat" "$2" "$3" "$here/data/fastmri-plus/$anat.csv" "$work/out-$1" >"$work/cfg/$1.yaml"
+      rm -rf "$work/out-$1"
+    }
+    # one volume, 1 rank: end to end as a user runs it (process start-up included)
+    mkcfg "$name-np1" "$d" "$work/cfg/$name.list"
+    cat "$f" >/dev/null
+    measure "$name-run1-$r" "$bin" run "$work/cfg/$name-np1.yaml"
+    # four volumes, 1 and 3 ranks: seconds per volume with start-up amortised, and rank scaling
+    mkcfg "$name-x4-np1" "$d4" "$work/cfg/$name-x4.list"
+    measure "$name-run1x4-$r" "$bin" run "$work/cfg/$name-x4-np1.yaml"
+    cp "$work/out-$name-x4-np1/run-report.json" "$m/$name-run1x4-$r.report.json" 2>/dev/null || true
+    mkcfg "$name-x4-np3" "$d4" "$work/cfg/$name-x4.list"
+    mpirun --oversubscribe -np 3 "$PY" "$bench/rss.py" "$m/$name-run3x4-$r" -- "$bin" run \
+      "$work/cfg/$name-x4-np3.yaml" </dev/null >>"$logs/$name-run3x4.log" 2>&1 || say "$name run np3 failed"
+    if [ "$can_drop" -eq 1 ]; then
+      rm -rf "$work/out-$name-np1"
+      drop
+      measure "$name-run1cold-$r" "$bin" run "$work/cfg/$name-np1.yaml"
+    fi
+    cat "$f" >/dev/null
+    rm -f "$work/recon.h5"
+    FMR_LOG_LEVEL=info measure "$name-recon-$r" "$bin" recon "$f" "$work/recon.h5"
+    grep -o 'seconds: .*' "$logs/$name-recon-$r.log" | tail -1 >"$m/$name-recon-$r.stages" || true
+    rm -rf "$work/py-$name"
+    measure "$name-python-$r" "$PY" "$bench/python_path.py" "$f" "$work/py-$name"
+    if command -v bart >/dev/null; then
+      b=$work/bart-$name
+      OMP_NUM_THREADS=1 measure "$name-bart-fft-$r" bart fft -i -u 3 "$b" "$b-img"
+      OMP_NUM_THREADS=1 measure "$name-bart-rss-$r" bart rss 8 "$b-img" "$b-rss"
+      OMP_NUM_THREADS=1 measure "$name-bart-resize-$r" bart resize -c 0 320 1 320 "$b-rss" "$b-crop"
+      rm -f "$b-img".* "$b-rss".* "$b-crop".*
+    fi
+  done
+  rm -rf "$d" "$d4" "$work/bart-$name".*
+done <<<"$vols"
 
-# ---- 3./4. report and judge ---------------------------------------------------------------------
+calib end
+cat /proc/loadavg >"$m/load-end.txt"
+cat >"$m/meta.json" <<EOF
+{"quick": $quick, "rounds": $rounds, "nproc": $(nproc), "can_drop_caches": $can_drop,
+ "commit": "$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+ "date": "$(date -u +%Y-%m-%dT%H:%MZ)", "cpu": "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"}
+EOF
 rc=0
-"$PY" "$bench/analyze.py" "$work" || rc=$?
-if [ "$rc" -ne 0 ] && [ "$keep" -eq 0 ]; then say "rerun with --keep to keep the logs in $logs"; fi
+"$PY" "$bench/side.py" "$m" || rc=$?
 exit "$rc"

@@ -62,51 +62,16 @@ static int parse_args(int argc, char **argv, recon_args *a) {
 
 /* ---- the output file ---------------------------------------------------------------------------- */
 
-static int h5_fail(fmr_err *err, const char *path, const char *what) {
-  char detail[256];
-  fmr__h5_error_detail(detail, sizeof detail);
-  return fmr_err_set(err, FMR_EIO, "%s: %s (HDF5: %s)", path, what, detail);
-}
-
 typedef struct out_file {
   hid_t file, dset, fspace, mspace;
 } out_file;
 
 static int write_int_attr(hid_t obj, const char *name, int v) {
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t attr = space < 0 ? -1 : H5Acreate2(obj, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t st = attr < 0 ? -1 : H5Awrite(attr, H5T_NATIVE_INT, &v);
-  if (attr >= 0) H5Aclose(attr);
-  if (space >= 0) H5Sclose(space);
-  return st < 0 ? -1 : 0;
+  return fmr__h5_attr_num(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, &v);
 }
 
 static int write_double_attr(hid_t obj, const char *name, double v) {
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t attr =
-      space < 0 ? -1 : H5Acreate2(obj, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t st = attr < 0 ? -1 : H5Awrite(attr, H5T_NATIVE_DOUBLE, &v);
-  if (attr >= 0) H5Aclose(attr);
-  if (space >= 0) H5Sclose(space);
-  return st < 0 ? -1 : 0;
-}
-
-/* Variable-length UTF-8, so h5py hands back a str rather than bytes. */
-static int write_string_attr(hid_t obj, const char *name, const char *v) {
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t type = H5Tcopy(H5T_C_S1);
-  herr_t st = -1;
-  if (space >= 0 && type >= 0 && H5Tset_size(type, H5T_VARIABLE) >= 0 &&
-      H5Tset_cset(type, H5T_CSET_UTF8) >= 0) {
-    hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr >= 0) {
-      st = H5Awrite(attr, type, &v);
-      H5Aclose(attr);
-    }
-  }
-  if (type >= 0) H5Tclose(type);
-  if (space >= 0) H5Sclose(space);
-  return st < 0 ? -1 : 0;
+  return fmr__h5_attr_num(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
 static int out_create(out_file *o, const char *tmp, size_t slices, size_t h, size_t w,
@@ -114,19 +79,19 @@ static int out_create(out_file *o, const char *tmp, size_t slices, size_t h, siz
   hid_t dcpl = H5I_INVALID_HID;
   int rc = 0;
   o->file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (o->file < 0) return h5_fail(err, tmp, "cannot create the output file");
+  if (o->file < 0) return fmr__h5_fail(err, FMR_EIO, tmp, "cannot create the output file");
   hsize_t dims[3] = {slices, h, w}, plane = h * w;
   o->fspace = H5Screate_simple(3, dims, NULL);
   o->mspace = H5Screate_simple(1, &plane, NULL);
   dcpl = H5Pcreate(H5P_DATASET_CREATE);
   /* No modification times in object headers: the same input gives the same bytes. */
   if (o->fspace < 0 || o->mspace < 0 || dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) {
-    rc = h5_fail(err, tmp, "cannot set up the output dataset");
+    rc = fmr__h5_fail(err, FMR_EIO, tmp, "cannot set up the output dataset");
     goto done;
   }
   o->dset = H5Dcreate2(o->file, "reconstruction", H5T_IEEE_F32LE, o->fspace, H5P_DEFAULT, dcpl,
                        H5P_DEFAULT);
-  if (o->dset < 0) rc = h5_fail(err, tmp, "cannot create the dataset 'reconstruction'");
+  if (o->dset < 0) rc = fmr__h5_fail(err, FMR_EIO, tmp, "cannot create the dataset 'reconstruction'");
 done:
   if (dcpl >= 0) H5Pclose(dcpl);
   return rc;
@@ -137,9 +102,7 @@ static int out_write_slice(out_file *o, const char *tmp, size_t slice, size_t h,
   hsize_t start[3] = {slice, 0, 0}, count[3] = {1, h, w};
   if (H5Sselect_hyperslab(o->fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
       H5Dwrite(o->dset, H5T_NATIVE_FLOAT, o->mspace, o->fspace, H5P_DEFAULT, img) < 0) {
-    char what[64];
-    snprintf(what, sizeof what, "slice %zu: cannot write", slice);
-    return h5_fail(err, tmp, what);
+    return fmr__h5_fail(err, FMR_EIO, tmp, "slice %zu: cannot write", slice);
   }
   return 0;
 }
@@ -204,17 +167,17 @@ static int reconstruct(const recon_args *a, fmr_err *err) {
   rc = fmr_reconstruct_volume(ks, have_hdr ? &hdr : NULL, plans, &ropts, a->in, write_slice, &sw,
                               &res, err);
   if (rc < 0) goto done;
-  if (write_string_attr(o.dset, "source", sources[a->source]) < 0 ||
+  if (fmr__h5_attr_str(o.dset, "source", sources[a->source]) < 0 ||
       write_int_attr(o.dset, "flip_ud", a->flip_ud) < 0 ||
       write_int_attr(o.dset, "flip_lr", a->flip_lr) < 0 ||
       write_int_attr(o.dset, "undersampled", info->undersampled) < 0 ||
-      (res.compared_with && write_string_attr(o.dset, "compared_with", res.compared_with) < 0) ||
+      (res.compared_with && fmr__h5_attr_str(o.dset, "compared_with", res.compared_with) < 0) ||
       (res.compared_with && write_double_attr(o.dset, "nmse_vs_stored", res.nmse) < 0)) {
-    rc = h5_fail(err, tmp, "cannot write the attributes");
+    rc = fmr__h5_fail(err, FMR_EIO, tmp, "cannot write the attributes");
     goto done;
   }
   if (out_close(&o) < 0) {
-    rc = h5_fail(err, tmp, "cannot flush the output file");
+    rc = fmr__h5_fail(err, FMR_EIO, tmp, "cannot flush the output file");
     goto done;
   }
   fmr_kspace_close(&ks);
@@ -222,6 +185,10 @@ static int reconstruct(const recon_args *a, fmr_err *err) {
   created = 0; /* committed, or removed by fmr_commit_file */
   if (rc == 0 && res.compared_with)
     FMR_LOG(FMR_LOG_INFO, "%s: NMSE against %s: %.3g", a->in, res.compared_with, res.nmse);
+  if (rc == 0)
+    FMR_LOG(FMR_LOG_INFO, "%s: seconds: read %.3f, wait for read %.3f, transform %.3f, combine and "
+            "crop %.3f", a->in, res.timing.read, res.timing.read_wait, res.timing.transform,
+            res.timing.combine_crop);
 
 done:
   (void)out_close(&o);

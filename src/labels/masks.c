@@ -27,51 +27,15 @@
   "labels[k]"
 #define GZIP_LEVEL 4
 
-typedef struct h5_err_ctx {
-  char msg[256];
-} h5_err_ctx;
-
-/* Keep the innermost HDF5 error: it names the cause (disk full, permission) rather than the API
- * call that failed. */
-static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-  h5_err_ctx *c = data;
-  (void)n;
-  if (e && e->desc) snprintf(c->msg, sizeof c->msg, "%s: %s", e->func_name, e->desc);
-  return 0;
-}
-
 static int h5fail(fmr_err *err, const char *path, const char *what) {
-  h5_err_ctx c;
-  c.msg[0] = '\0';
-  if (H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &c) < 0) c.msg[0] = '\0';
-  return fmr_err_set(err, FMR_EHDF5, "%s: cannot write mask: %s%s%s", path, what,
-                     c.msg[0] ? ": " : "", c.msg);
-}
-
-static int put_attr(hid_t obj, const char *name, hid_t type, hid_t space, const void *buf) {
-  hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  if (a < 0) return -1;
-  herr_t w = H5Awrite(a, type, buf);
-  herr_t c = H5Aclose(a);
-  return w < 0 || c < 0 ? -1 : 0;
-}
-
-static int put_string(hid_t obj, hid_t str_type, hid_t scalar, const char *name,
-                      const char *value) {
-  const char *v = value ? value : "";
-  return put_attr(obj, name, str_type, scalar, &v);
-}
-
-static int put_u8(hid_t obj, hid_t scalar, const char *name, int value) {
-  uint8_t v = value ? 1 : 0;
-  return put_attr(obj, name, H5T_STD_U8LE, scalar, &v);
+  return fmr__h5_fail(err, FMR_EHDF5, path, "cannot write mask: %s", what);
 }
 
 int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
   int rc = 0;
   hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID, file = H5I_INVALID_HID;
   hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID;
-  hid_t str_type = H5I_INVALID_HID, scalar = H5I_INVALID_HID, lspace = H5I_INVALID_HID;
+  const uint8_t flip_ud = m->flip_ud ? 1 : 0, flip_lr = m->flip_lr ? 1 : 0;
   fmr__h5_quiet quiet;
 
   if (!path || !m || !m->volume || !m->frame || !m->mask ||
@@ -152,27 +116,16 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
     goto done;
   }
 
-  str_type = H5Tcopy(H5T_C_S1);
-  scalar = H5Screate(H5S_SCALAR);
-  hsize_t nl = (hsize_t)m->nvocab;
-  lspace = H5Screate_simple(1, &nl, NULL);
-  if (str_type < 0 || scalar < 0 || lspace < 0 || H5Tset_size(str_type, H5T_VARIABLE) < 0 ||
-      H5Tset_cset(str_type, H5T_CSET_UTF8) < 0) {
-    rc = h5fail(err, path, "string type");
-    goto done;
-  }
   /* An empty vocabulary still gets a (zero-length) "labels" attribute: its absence would look
    * like a file from another tool. */
-  const char *empty_vocab[1] = {""};
-  if (put_attr(dset, "labels", str_type, lspace,
-               m->nvocab ? (const void *)m->vocab : (const void *)empty_vocab) < 0 ||
-      put_string(dset, str_type, scalar, "bit_order", BIT_ORDER) < 0 ||
-      put_string(dset, str_type, scalar, "frame", m->frame) < 0 ||
-      put_u8(dset, scalar, "flip_up_down", m->flip_ud) < 0 ||
-      put_u8(dset, scalar, "flip_left_right", m->flip_lr) < 0 ||
-      put_string(dset, str_type, scalar, "volume", m->volume) < 0 ||
-      put_string(dset, str_type, scalar, "anatomy", m->anatomy) < 0 ||
-      put_string(dset, str_type, scalar, "format", MASK_FORMAT) < 0) {
+  if (fmr__h5_attr_strs(dset, "labels", m->vocab, m->nvocab) < 0 ||
+      fmr__h5_attr_str(dset, "bit_order", BIT_ORDER) < 0 ||
+      fmr__h5_attr_str(dset, "frame", m->frame) < 0 ||
+      fmr__h5_attr_num(dset, "flip_up_down", H5T_STD_U8LE, H5T_NATIVE_UINT8, &flip_ud) < 0 ||
+      fmr__h5_attr_num(dset, "flip_left_right", H5T_STD_U8LE, H5T_NATIVE_UINT8, &flip_lr) < 0 ||
+      fmr__h5_attr_str(dset, "volume", m->volume) < 0 ||
+      fmr__h5_attr_str(dset, "anatomy", m->anatomy) < 0 ||
+      fmr__h5_attr_str(dset, "format", MASK_FORMAT) < 0) {
     rc = h5fail(err, path, "attributes");
     goto done;
   }
@@ -180,9 +133,6 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
 done:
   /* Reverse order. A property list, type or dataspace that fails to close only leaks; a dataset
    * or file that fails to close may not be on disk, which is an error. */
-  if (lspace >= 0) (void)H5Sclose(lspace);
-  if (scalar >= 0) (void)H5Sclose(scalar);
-  if (str_type >= 0) (void)H5Tclose(str_type);
   if (dset >= 0 && H5Dclose(dset) < 0 && !rc) rc = h5fail(err, path, "close dataset");
   if (space >= 0) (void)H5Sclose(space);
   if (file >= 0 && H5Fclose(file) < 0 && !rc) rc = h5fail(err, path, "close");

@@ -30,11 +30,9 @@ struct fmr_kspace {
 
 /* ---- HDF5 error handling ------------------------------------------------------------------------ */
 
-/* Record an HDF5 failure: "<path>: <what>: <innermost HDF5 message>". */
+/* Record an HDF5 failure: "<path>: <what> (HDF5: <innermost HDF5 message>)". */
 static int h5_fail(fmr_err *err, const char *path, const char *what) {
-  char detail[256];
-  fmr__h5_error_detail(detail, sizeof detail);
-  return fmr_err_set(err, FMR_EHDF5, "%s: %s (HDF5: %s)", path, what, detail);
+  return fmr__h5_fail(err, FMR_EHDF5, path, "%s", what);
 }
 
 static const char *class_name(H5T_class_t c) {
@@ -797,7 +795,7 @@ static int read_slab(const fmr_kspace *ks, hid_t dset, hid_t memtype, int rank,
   return rc;
 }
 
-int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err) {
+int fmr_kspace_read_slice_raw(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err) {
   if (!ks || !buf) return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_read_slice: no volume/buffer");
   const fmr_kspace_info *in = &ks->info;
   if (slice >= in->slices)
@@ -811,7 +809,13 @@ int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_
   int rc = read_slab(ks, ks->kspace, ks->ctype, rank, rank == 4 ? count4 : count3, slice,
                      "k-space", buf, err);
   fmr__h5_quiet_end(&q);
+  return rc;
+}
+
+int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err) {
+  int rc = fmr_kspace_read_slice_raw(ks, slice, buf, err);
   if (rc < 0) return rc;
+  const fmr_kspace_info *in = &ks->info;
 
   /* NaN/Inf would spread through the FFT to every pixel of the slice; name it here, where the
    * cause is visible, instead of failing on an unexplained NaN image later.
@@ -825,6 +829,83 @@ int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_
     return fmr_err_set(err, FMR_ENUMERIC, "%s: slice %zu: k-space holds NaN/Inf", ks->path, slice);
   return 0;
 }
+
+/* The byte ranges of slice `slice` of dset (rank `rank`, shape dims, `elem` bytes an element),
+ * appended to out[*n ...) while they fit in cap; *n counts them all. */
+static int dset_extents(hid_t dset, int rank, const hsize_t *dims, size_t elem, size_t slice,
+                        fmr_kspace_extent *out, size_t cap, size_t *n) {
+  hid_t dcpl = H5Dget_create_plist(dset);
+  if (dcpl < 0) return -1;
+  int rc = 0;
+  H5D_layout_t layout = H5Pget_layout(dcpl);
+  if (layout == H5D_CONTIGUOUS) {
+    haddr_t off = H5Dget_offset(dset);
+    uint64_t per = elem;
+    for (int i = 1; i < rank; i++) per *= dims[i];
+    if (off != HADDR_UNDEF) {
+      if (*n < cap) out[*n] = (fmr_kspace_extent){(uint64_t)off + (uint64_t)slice * per, per};
+      (*n)++;
+    }
+  } else if (layout == H5D_CHUNKED) {
+    hsize_t chunk[4], grid[4] = {1, 1, 1, 1}, coord[4] = {0, 0, 0, 0};
+    if (rank > 4 || H5Pget_chunk(dcpl, rank, chunk) != rank) {
+      rc = -1;
+      goto done;
+    }
+    uint64_t total = 1;
+    for (int i = 1; i < rank; i++) {
+      if (chunk[i] == 0) goto done;
+      grid[i] = (dims[i] + chunk[i] - 1) / chunk[i];
+      total *= grid[i];
+    }
+    if (chunk[0] == 0) goto done;
+    coord[0] = (slice / chunk[0]) * chunk[0];
+    for (uint64_t t = 0; t < total; t++) {
+      uint64_t rest = t;
+      for (int i = rank - 1; i >= 1; i--) {
+        coord[i] = (rest % grid[i]) * chunk[i];
+        rest /= grid[i];
+      }
+      unsigned filters = 0;
+      haddr_t addr = HADDR_UNDEF;
+      hsize_t size = 0;
+      if (H5Dget_chunk_info_by_coord(dset, coord, &filters, &addr, &size) < 0) {
+        rc = -1;
+        goto done;
+      }
+      if (addr == HADDR_UNDEF || size == 0) continue;
+      if (*n < cap) out[*n] = (fmr_kspace_extent){(uint64_t)addr, (uint64_t)size};
+      (*n)++;
+    }
+  }
+done:
+  H5Pclose(dcpl);
+  return rc;
+}
+
+int fmr_kspace_slice_extents(fmr_kspace *ks, size_t slice, const char *recon,
+                             fmr_kspace_extent *out, size_t cap, size_t *n, fmr_err *err) {
+  *n = 0;
+  if (!ks || slice >= ks->info.slices)
+    return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_slice_extents: no volume or slice out of range");
+  const fmr_kspace_info *in = &ks->info;
+  hsize_t kd[4] = {in->slices, in->coils, in->H, in->W};
+  if (!in->multicoil) kd[1] = in->H, kd[2] = in->W;
+  hid_t rd = recon && strcmp(recon, "reconstruction_rss") == 0   ? ks->rss
+             : recon && strcmp(recon, "reconstruction_esc") == 0 ? ks->esc
+                                                                 : H5I_INVALID_HID;
+  hsize_t rdims[3] = {in->slices, in->rec_h, in->rec_w};
+  fmr__h5_quiet q;
+  fmr__h5_quiet_begin(&q);
+  int rc = dset_extents(ks->kspace, in->multicoil ? 4 : 3, kd, sizeof(float complex), slice, out,
+                        cap, n);
+  if (rc == 0 && rd >= 0) rc = dset_extents(rd, 3, rdims, sizeof(float), slice, out, cap, n);
+  if (rc < 0) rc = h5_fail(err, ks->path, "cannot locate a slice's bytes");
+  fmr__h5_quiet_end(&q);
+  return rc;
+}
+
+const char *fmr_kspace_path(const fmr_kspace *ks) { return ks->path; }
 
 int fmr_kspace_read_recon(fmr_kspace *ks, const char *dataset, size_t slice, float *buf,
                           fmr_err *err) {

@@ -1,12 +1,19 @@
 /* Reconstruction in fastMRI's convention (SPEC 3) and orientation (SPEC 4).
  *
  * The centring convention, spelled out once (numpy's, which is what fastMRI uses):
- *   ifftshift(x)[i] = x[(i + N/2) mod N]      (roll by -(N//2))
- *   fftshift(y)[i]  = y[(i - N/2) mod N]      (roll by  +(N//2))
- * with N/2 the floor. The two differ for odd N, so neither can stand in for the other. The input
- * roll is done while copying k-space into the plan's buffer; the output roll and the centre crop are
- * folded into the index mapping that reads the transformed buffer, so no full-size image is ever
- * copied just to move it. */
+ *   ifftshift(x)[i] = x[(i + N/2) mod N]      (roll by -(N//2))       ifftshift_src
+ *   fftshift(y)[i]  = y[(i - N/2) mod N]      (roll by  +(N//2))      fftshift_src
+ * with N/2 the floor. The two differ for odd N, so neither can stand in for the other.
+ *
+ * Inverse (k-space -> image): only magnitudes leave this file (RSS or |x|), and a circular shift of
+ * a DFT's input multiplies its output by a unit-modulus phase (the shift theorem, any N), so the
+ * input ifftshift changes no magnitude and is not done at all: k-space is read straight into the
+ * transform buffer. The output fftshift and the centre crop are index arithmetic on the transformed
+ * buffer. The 2-D transform is split: along H (readout) for every column of every coil, then along
+ * W only for the h rows the crop keeps, each row's coils combined while they are in cache.
+ *
+ * Forward (image -> k-space, for synth) is a plain 2-D plan with both shifts as copies: it is not
+ * on the hot path, and its bytes are the synthetic inputs' bytes. */
 #include <complex.h> /* before fftw3.h, so that fftwf_complex is float complex */
 
 #include "fmr/recon/recon.h"
@@ -17,26 +24,71 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fmr/recon/header.h"
 #include "fmr/recon/kspace.h"
 
+/* Row plans by row index mod ROW_PLANS: a row starts at byte offset 8*W*i, and 8*W*ROW_PLANS is a
+ * multiple of 64, the largest SIMD alignment FFTW uses (AVX-512), so row i has the alignment of row
+ * i % ROW_PLANS and may run that row's plan (checked with fftwf_alignment_of all the same). */
+#define ROW_PLANS 8
+
 struct fmr_recon {
+  int forward;
   size_t coils, H, W;
-  float complex *in;   /* caller fills this with one slice, [coil][row][col] */
-  float complex *work; /* the plan's in-place buffer: in after ifftshift, then the transform */
-  fftwf_plan plan;
+  float complex *buf;  /* caller fills this with one slice, [coil][row][col] */
+  float complex *work; /* forward only: the ifftshifted copy the 2-D plan runs on */
+  fftwf_plan cols;     /* inverse: along H, every column of every coil */
+  fftwf_plan rows[ROW_PLANS]; /* inverse: along W, one row of every coil */
+  fftwf_plan plan2d;   /* forward */
 };
+
+static size_t ifftshift_src(size_t i, size_t n) { return (i + n / 2) % n; }
+static size_t fftshift_src(size_t i, size_t n) { return (i + n - n / 2) % n; }
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int check_shape(size_t coils, size_t H, size_t W, fmr_err *err) {
+  if (coils == 0 || H == 0 || W == 0 || coils > INT_MAX || H > INT_MAX || W > INT_MAX ||
+      H > (size_t)INT_MAX / W || coils > SIZE_MAX / (H * W) / sizeof(float complex) ||
+      coils * H * W > (size_t)INT_MAX)
+    return fmr_err_set(err, FMR_EINVAL, "recon: unsupported FFT size %zu coils x %zu x %zu", coils,
+                       H, W);
+  return 0;
+}
+
+static int alloc_recon(size_t coils, size_t H, size_t W, int forward, fmr_recon **out,
+                       fmr_err *err) {
+  fmr_recon *r = calloc(1, sizeof *r);
+  if (!r) return fmr_err_set(err, FMR_ENOMEM, "recon: out of memory");
+  r->forward = forward;
+  r->coils = coils;
+  r->H = H;
+  r->W = W;
+  /* fftwf_alloc_complex gives SIMD alignment; plans made on aligned buffers may use SIMD codelets,
+   * and every rank then gets the same plan for the same shape. */
+  r->buf = fftwf_alloc_complex(coils * H * W);
+  if (forward) r->work = fftwf_alloc_complex(coils * H * W);
+  if (!r->buf || (forward && !r->work)) {
+    fmr_recon_free(&r);
+    return fmr_err_set(err, FMR_ENOMEM, "recon: out of memory for %zu x %zu x %zu complex buffers",
+                       coils, H, W);
+  }
+  *out = r;
+  return 0;
+}
 
 int fmr_recon_new(size_t coils, size_t H, size_t W, fmr_fft_effort effort, int wisdom_only,
                   fmr_recon **out, fmr_err *err) {
   fmr_recon *r = NULL;
   int rc = 0;
   *out = NULL;
-  if (coils == 0 || H == 0 || W == 0 || coils > INT_MAX || H > INT_MAX || W > INT_MAX ||
-      H > (size_t)INT_MAX / W || coils > SIZE_MAX / (H * W) / sizeof(float complex))
-    return fmr_err_set(err, FMR_EINVAL, "recon: unsupported FFT size %zu coils x %zu x %zu", coils,
-                       H, W);
+  if ((rc = check_shape(coils, H, W, err)) != 0) return rc;
   unsigned flags;
   switch (effort) {
     case FMR_FFT_ESTIMATE: flags = FFTW_ESTIMATE; break;
@@ -45,39 +97,30 @@ int fmr_recon_new(size_t coils, size_t H, size_t W, fmr_fft_effort effort, int w
     default: return fmr_err_set(err, FMR_EINVAL, "recon: unknown FFT effort %d", (int)effort);
   }
   if (wisdom_only) flags |= FFTW_WISDOM_ONLY;
+  if ((rc = alloc_recon(coils, H, W, 0, &r, err)) != 0) return rc;
 
-  size_t n = coils * H * W;
-  r = calloc(1, sizeof *r);
-  if (!r) return fmr_err_set(err, FMR_ENOMEM, "recon: out of memory");
-  r->coils = coils;
-  r->H = H;
-  r->W = W;
-  /* fftwf_alloc_complex gives SIMD alignment; plans made on aligned buffers may use SIMD codelets,
-   * and every rank then gets the same plan for the same shape. */
-  r->in = fftwf_alloc_complex(n);
-  r->work = fftwf_alloc_complex(n);
-  if (!r->in || !r->work) {
-    rc = fmr_err_set(err, FMR_ENOMEM, "recon: out of memory for %zu x %zu x %zu complex buffers",
-                     coils, H, W);
-    goto done;
+  const int iH = (int)H, iW = (int)W, iC = (int)coils, HW = (int)(H * W);
+  /* FFTW's planner is not thread-safe; only the thread that owns r plans, and the prefetcher of
+   * reconstruct.c never calls FFTW. MEASURE/PATIENT scribble on the buffer while planning; nothing
+   * is in it yet. */
+  fftwf_iodim col_dim = {iH, iW, iW};
+  fftwf_iodim col_loops[2] = {{iC, HW, HW}, {iW, 1, 1}};
+  r->cols = fftwf_plan_guru_dft(1, &col_dim, 2, col_loops, r->buf, r->buf,
+                                FFTW_BACKWARD, flags);
+  int ok = r->cols != NULL;
+  fftwf_iodim row_dim = {iW, 1, 1};
+  fftwf_iodim row_loop = {iC, HW, HW};
+  for (size_t k = 0; k < ROW_PLANS && k < H && ok; k++) {
+    float complex *row = r->buf + k * W;
+    r->rows[k] = fftwf_plan_guru_dft(1, &row_dim, 1, &row_loop, row, row, FFTW_BACKWARD, flags);
+    ok = r->rows[k] != NULL;
   }
-  int dims[2] = {(int)H, (int)W};
-  int dist = (int)(H * W);
-  /* FFTW's planner is not thread-safe; each rank runs one thread, so no lock is taken here.
-   * MEASURE/PATIENT scribble on the buffer while planning; nothing is in it yet. */
-  r->plan = fftwf_plan_many_dft(2, dims, (int)coils, r->work, NULL, 1, dist, r->work, NULL, 1,
-                                dist, FFTW_BACKWARD, flags);
-  if (!r->plan) {
+  if (!ok) {
     rc = wisdom_only
              ? fmr_err_set(err, FMR_EFFT, "recon: no FFTW wisdom for %zu coils x %zu x %zu (the "
                            "planner was told to use wisdom only)", coils, H, W)
              : fmr_err_set(err, FMR_EFFT, "recon: FFTW could not plan %zu coils x %zu x %zu",
                            coils, H, W);
-    goto done;
-  }
-
-done:
-  if (rc < 0) {
     fmr_recon_free(&r);
     return rc;
   }
@@ -85,7 +128,50 @@ done:
   return 0;
 }
 
-float complex *fmr_recon_input(fmr_recon *r) { return r->in; }
+int fmr_recon_forward_new(size_t coils, size_t H, size_t W, fmr_recon **out, fmr_err *err) {
+  fmr_recon *r = NULL;
+  int rc = 0;
+  *out = NULL;
+  if ((rc = check_shape(coils, H, W, err)) != 0) return rc;
+  if ((rc = alloc_recon(coils, H, W, 1, &r, err)) != 0) return rc;
+  /* One batched in-place plan for all coils; ESTIMATE is deterministic and never touches the
+   * buffer while planning. */
+  int n[2] = {(int)H, (int)W};
+  int dist = (int)(H * W);
+  r->plan2d = fftwf_plan_many_dft(2, n, (int)coils, r->work, NULL, 1, dist, r->work, NULL, 1, dist,
+                                  FFTW_FORWARD, FFTW_ESTIMATE);
+  if (!r->plan2d) {
+    fmr_recon_free(&r);
+    return fmr_err_set(err, FMR_EFFT, "recon: FFTW could not plan a forward %zu x %zu x %zu FFT",
+                       coils, H, W);
+  }
+  *out = r;
+  return 0;
+}
+
+void fmr_recon_forward(fmr_recon *r) {
+  const size_t C = r->coils, H = r->H, W = r->W, HW = H * W;
+  for (size_t c = 0; c < C; c++)
+    for (size_t i = 0; i < H; i++) {
+      const float complex *src = r->buf + c * HW + ifftshift_src(i, H) * W;
+      float complex *dst = r->work + c * HW + i * W;
+      for (size_t j = 0; j < W; j++) dst[j] = src[ifftshift_src(j, W)];
+    }
+  fftwf_execute(r->plan2d);
+  /* Scaled in double and rounded once, as numpy's float64 `/ sqrt(H*W)` then astype(complex64). */
+  const double kscale = 1.0 / sqrt((double)HW);
+  for (size_t c = 0; c < C; c++)
+    for (size_t i = 0; i < H; i++) {
+      const float complex *src = r->work + c * HW + fftshift_src(i, H) * W;
+      float complex *dst = r->buf + c * HW + i * W;
+      for (size_t j = 0; j < W; j++) {
+        const float complex v = src[fftshift_src(j, W)];
+        dst[j] = CMPLXF((float)((double)crealf(v) * kscale), (float)((double)cimagf(v) * kscale));
+      }
+    }
+}
+
+float complex *fmr_recon_input(fmr_recon *r) { return r->buf; }
 
 const char *fmr_recon_source_dataset(fmr_recon_source s) {
   switch (s) {
@@ -95,43 +181,46 @@ const char *fmr_recon_source_dataset(fmr_recon_source s) {
   }
 }
 
-/* dst[i] = src[(i + s) mod n] for i in [0, n): a roll as two contiguous copies. */
-static void roll_copy(float complex *dst, const float complex *src, size_t n, size_t s) {
-  memcpy(dst, src + s, (n - s) * sizeof *dst);
-  memcpy(dst + (n - s), src, s * sizeof *dst);
+int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err) {
+  return fmr_recon_slice_timed(r, h, w, out, NULL, err);
 }
 
-int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err) {
-  if (!r || !out) return fmr_err_set(err, FMR_EINVAL, "recon: no plan/output");
-  const size_t C = r->coils, H = r->H, W = r->W;
+int fmr_recon_slice_timed(fmr_recon *r, size_t h, size_t w, float *out, fmr_recon_times *times,
+                          fmr_err *err) {
+  if (!r || !out || r->forward) return fmr_err_set(err, FMR_EINVAL, "recon: no plan/output");
+  const size_t C = r->coils, H = r->H, W = r->W, HW = H * W;
   if (h == 0 || w == 0 || h > H || w > W)
     return fmr_err_set(err, FMR_EINVAL, "recon: target frame %zu x %zu does not fit in the %zu x "
                        "%zu image", h, w, H, W);
+  float complex *buf = r->buf;
+  double t0 = now_seconds(), t_fft = 0.0;
+  fftwf_execute(r->cols);
+  double t1 = now_seconds();
+  t_fft += t1 - t0;
 
-  /* ifftshift: work row i <- in row (i + H/2) mod H, rolled by W/2 within the row. */
-  for (size_t c = 0; c < C; c++) {
-    const float complex *src = r->in + c * H * W;
-    float complex *dst = r->work + c * H * W;
-    for (size_t i = 0; i < H; i++)
-      roll_copy(dst + i * W, src + ((i + H / 2) % H) * W, W, W / 2);
-  }
-
-  fftwf_execute(r->plan);
-
-  /* Output pixel (o, p) is cropped pixel (o + oh, p + ow) of fftshift(x), which is x[(o + oh - H/2)
-   * mod H][(p + ow - W/2) mod W]. Along a row the source column runs from q0 and wraps at most once,
-   * hence the two spans. */
+  /* Output pixel (o, p) is cropped pixel (o + oh, p + ow) of fftshift(x), which is
+   * x[fftshift_src(o + oh, H)][fftshift_src(p + ow, W)]. Along a row the source column runs from
+   * q0 and wraps at most once, hence the two spans. */
   const float scale = (float)(1.0 / sqrt((double)H * (double)W));
   const size_t oh = (H - h) / 2, ow = (W - w) / 2;
-  const size_t q0 = (ow + W - W / 2) % W;
+  const size_t q0 = fftshift_src(ow, W);
   const size_t span1 = W - q0 < w ? W - q0 : w;
-  for (size_t c = 0; c < C; c++) {
-    const float complex *img = r->work + c * H * W;
-    for (size_t o = 0; o < h; o++) {
-      const float complex *row = img + ((o + oh + H - H / 2) % H) * W;
-      float *dst = out + o * w;
-      /* Coils are summed in order, starting from the first coil's value rather than 0 + it, so a
-       * single coil gives exactly |x|. */
+  int finite = 1;
+  for (size_t o = 0; o < h; o++) {
+    const size_t i = fftshift_src(o + oh, H);
+    float complex *rowbuf = buf + i * W;
+    double ta = now_seconds();
+    const size_t k = i % ROW_PLANS;
+    if (fftwf_alignment_of((float *)rowbuf) != fftwf_alignment_of((float *)(buf + k * W)))
+      return fmr_err_set(err, FMR_EFFT, "recon: row %zu is not aligned like its plan's row", i);
+    fftwf_execute_dft(r->rows[k], rowbuf, rowbuf);
+    double tb = now_seconds();
+    t_fft += tb - ta;
+    float *dst = out + o * w;
+    /* Coils are summed in order, starting from the first coil's value rather than 0 + it, so a
+     * single coil gives exactly |x|. */
+    for (size_t c = 0; c < C; c++) {
+      const float complex *row = rowbuf + c * HW;
       for (size_t p = 0; p < w; p++) {
         const float complex v = row[p < span1 ? q0 + p : p - span1];
         const float re = crealf(v) * scale, im = cimagf(v) * scale;
@@ -139,25 +228,32 @@ int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err) 
         dst[p] = c == 0 ? m : dst[p] + m;
       }
     }
+    for (size_t p = 0; p < w; p++) {
+      dst[p] = sqrtf(dst[p]);
+      finite &= isfinite(dst[p]) != 0;
+    }
   }
-  int finite = 1;
-  for (size_t i = 0; i < h * w; i++) {
-    out[i] = sqrtf(out[i]);
-    finite &= isfinite(out[i]) != 0;
+  if (times) {
+    times->transform += t_fft;
+    times->combine += now_seconds() - t0 - t_fft;
   }
-  /* Finite k-space can still overflow float32 in the sum of squares. */
+  /* NaN/Inf in k-space reach every pixel through the transform; finite k-space can still overflow
+   * float32 in the sum of squares. The caller tells the two apart (it can re-read the slice). */
   if (!finite)
-    return fmr_err_set(err, FMR_ENUMERIC, "reconstructed image holds Inf (k-space values too large "
-                       "for float32)");
+    return fmr_err_set(err, FMR_ENUMERIC, "reconstructed image holds NaN/Inf (k-space holds NaN/Inf "
+                       "or values too large for float32)");
   return 0;
 }
 
 void fmr_recon_free(fmr_recon **pr) {
   if (!pr || !*pr) return;
   fmr_recon *r = *pr;
-  if (r->plan) fftwf_destroy_plan(r->plan);
-  fftwf_free(r->work);
-  fftwf_free(r->in);
+  if (r->cols) fftwf_destroy_plan(r->cols);
+  for (size_t k = 0; k < ROW_PLANS; k++)
+    if (r->rows[k]) fftwf_destroy_plan(r->rows[k]);
+  if (r->plan2d) fftwf_destroy_plan(r->plan2d);
+  if (r->work) fftwf_free(r->work);
+  if (r->buf) fftwf_free(r->buf);
   free(r);
   *pr = NULL;
 }

@@ -1,10 +1,18 @@
 /* One volume's reconstruction loop (see reconstruct.h). The per-slice arithmetic is recon.c's; this
  * file decides where each slice comes from, what it is compared with, and hands it on oriented. */
+#define _GNU_SOURCE /* mincore */
 #include "fmr/recon/reconstruct.h"
 
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PLAN_CACHE 8
 
@@ -84,16 +92,199 @@ int fmr_reconstruct_frame(const fmr_kspace_info *info, const fmr_header *hdr,
   return 0;
 }
 
+/* ---- read-ahead ------------------------------------------------------------------------------
+ * While slice s is transformed, a thread pulls slice s+1's bytes (ranges from HDF5's layout, looked
+ * up on the calling thread) into the page cache, so the HDF5 read of s+1 is a copy from memory.
+ * HDF5 here is not thread-safe, so the thread never calls it (nor FFTW): it only pread()s into a
+ * small scratch buffer, skipping pages mincore() says are cached already (a warm file costs it
+ * almost nothing). Nothing it does can change a result; if it cannot start, slices are simply read
+ * as before. No copy of the data is kept, so the read-ahead adds no resident memory but the
+ * scratch buffer. */
+#define PF_SCRATCH ((size_t)1 << 20)
+
+typedef struct prefetch {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int fd;
+  const unsigned char *map; /* the file mapped read-only, for mincore only (never touched) */
+  size_t map_len, page;
+  unsigned char *scratch, *vec;
+  size_t vec_cap;
+  fmr_kspace_extent *job, *todo; /* posted ranges / the ones being read */
+  size_t njob, cap;
+  size_t job_slice, done; /* done: slices [0, done) are in the page cache as far as we know */
+  int posted, quit;
+} prefetch;
+
+static void pf_read_range(prefetch *pf, uint64_t off, uint64_t len) {
+  while (len > 0) {
+    size_t n = len < PF_SCRATCH ? (size_t)len : PF_SCRATCH;
+    ssize_t got = pread(pf->fd, pf->scratch, n, (off_t)off);
+    if (got <= 0) return; /* EOF or error: the HDF5 read will report what matters */
+    off += (uint64_t)got;
+    len -= (uint64_t)got;
+  }
+}
+
+/* Read the pages of [off, off+len) that are not cached, in runs. */
+static void pf_fetch(prefetch *pf, uint64_t off, uint64_t len) {
+  if (off >= pf->map_len) return;
+  if (len > pf->map_len - off) len = pf->map_len - off;
+  uint64_t first = off / pf->page, last = (off + len + pf->page - 1) / pf->page;
+  size_t npages = (size_t)(last - first);
+  if (npages > pf->vec_cap) {
+    unsigned char *v = realloc(pf->vec, npages);
+    if (!v) {
+      pf_read_range(pf, off, len);
+      return;
+    }
+    pf->vec = v;
+    pf->vec_cap = npages;
+  }
+  if (mincore((void *)(pf->map + first * pf->page), npages * pf->page, pf->vec) != 0) {
+    pf_read_range(pf, off, len);
+    return;
+  }
+  size_t i = 0;
+  while (i < npages) {
+    if (pf->vec[i] & 1) {
+      i++;
+      continue;
+    }
+    size_t j = i;
+    while (j < npages && !(pf->vec[j] & 1)) j++;
+    pf_read_range(pf, (first + i) * pf->page, (uint64_t)(j - i) * pf->page);
+    i = j;
+  }
+}
+
+static void *pf_main(void *arg) {
+  prefetch *pf = arg;
+  pthread_mutex_lock(&pf->mu);
+  for (;;) {
+    while (!pf->posted && !pf->quit) pthread_cond_wait(&pf->cv, &pf->mu);
+    if (pf->quit) break;
+    fmr_kspace_extent *t = pf->todo;
+    pf->todo = pf->job;
+    pf->job = t;
+    size_t n = pf->njob, slice = pf->job_slice;
+    pf->posted = 0;
+    pthread_mutex_unlock(&pf->mu);
+    for (size_t k = 0; k < n; k++) pf_fetch(pf, pf->todo[k].offset, pf->todo[k].length);
+    pthread_mutex_lock(&pf->mu);
+    pf->done = slice + 1;
+    pthread_cond_broadcast(&pf->cv);
+  }
+  pthread_mutex_unlock(&pf->mu);
+  return NULL;
+}
+
+/* NULL when read-ahead is not possible here (then the loop reads without it). */
+static prefetch *pf_start(const char *path) {
+  prefetch *pf = calloc(1, sizeof *pf);
+  if (!pf) return NULL;
+  pf->fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  long page = sysconf(_SC_PAGESIZE);
+  if (pf->fd < 0 || fstat(pf->fd, &st) != 0 || st.st_size <= 0 || page <= 0) goto fail;
+  pf->page = (size_t)page;
+  pf->map_len = (size_t)st.st_size;
+  void *m = mmap(NULL, pf->map_len, PROT_READ, MAP_SHARED, pf->fd, 0);
+  if (m == MAP_FAILED) goto fail;
+  pf->map = m;
+  if (!(pf->scratch = malloc(PF_SCRATCH))) goto fail;
+  if (pthread_mutex_init(&pf->mu, NULL) != 0) goto fail;
+  if (pthread_cond_init(&pf->cv, NULL) != 0) {
+    pthread_mutex_destroy(&pf->mu);
+    goto fail;
+  }
+  if (pthread_create(&pf->thread, NULL, pf_main, pf) != 0) {
+    pthread_cond_destroy(&pf->cv);
+    pthread_mutex_destroy(&pf->mu);
+    goto fail;
+  }
+  return pf;
+fail:
+  if (pf->map) munmap((void *)pf->map, pf->map_len);
+  if (pf->fd >= 0) close(pf->fd);
+  free(pf->scratch);
+  free(pf);
+  return NULL;
+}
+
+static void pf_stop(prefetch *pf) {
+  if (!pf) return;
+  pthread_mutex_lock(&pf->mu);
+  pf->quit = 1;
+  pthread_cond_broadcast(&pf->cv);
+  pthread_mutex_unlock(&pf->mu);
+  pthread_join(pf->thread, NULL);
+  pthread_cond_destroy(&pf->cv);
+  pthread_mutex_destroy(&pf->mu);
+  munmap((void *)pf->map, pf->map_len);
+  close(pf->fd);
+  free(pf->job);
+  free(pf->todo);
+  free(pf->vec);
+  free(pf->scratch);
+  free(pf);
+}
+
+/* Hand slice s's ranges to the thread (HDF5 lookups here, on the calling thread). A failure only
+ * means no read-ahead for this slice. */
+static void pf_post(prefetch *pf, fmr_kspace *ks, size_t s, const char *compare) {
+  size_t n = 0;
+  fmr_err e;
+  pthread_mutex_lock(&pf->mu);
+  /* the thread swaps job and todo only while posted, which is 0 here: job is ours */
+  int ok = fmr_kspace_slice_extents(ks, s, compare, pf->job, pf->cap, &n, &e) == 0;
+  if (ok && n > pf->cap) {
+    fmr_kspace_extent *a = realloc(pf->job, n * sizeof *a);
+    fmr_kspace_extent *b = realloc(pf->todo, n * sizeof *b);
+    if (a) pf->job = a;
+    if (b) pf->todo = b;
+    ok = a && b;
+    if (ok) {
+      pf->cap = n;
+      ok = fmr_kspace_slice_extents(ks, s, compare, pf->job, pf->cap, &n, &e) == 0 && n <= pf->cap;
+    }
+  }
+  pf->njob = ok ? n : 0;
+  pf->job_slice = s;
+  pf->posted = 1;
+  pthread_cond_broadcast(&pf->cv);
+  pthread_mutex_unlock(&pf->mu);
+}
+
+/* Wait until slice s has been read ahead. */
+static void pf_wait(prefetch *pf, size_t s) {
+  pthread_mutex_lock(&pf->mu);
+  while (pf->done < s + 1 || pf->posted) pthread_cond_wait(&pf->cv, &pf->mu);
+  pthread_mutex_unlock(&pf->mu);
+}
+
+/* The slice's reconstruction came out non-finite: NaN/Inf in the k-space (found by reading the slice
+ * again with the scan the fast path skips), or finite values too large for float32. */
+static int name_nonfinite(fmr_kspace *ks, fmr_recon *recon, size_t s, const char *what,
+                          fmr_err *err) {
+  int rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err);
+  if (rc) return rc;
+  return fmr_err_set(err, FMR_ENUMERIC, "%s: slice %zu: reconstructed image holds Inf (k-space "
+                     "values too large for float32)", what, s);
+}
+
 int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache *plans,
                            const fmr_reconstruct_opts *opts, const char *what, fmr_slice_sink sink,
                            void *sink_ctx, fmr_reconstruct_result *res, fmr_err *err) {
   const fmr_kspace_info *info = fmr_kspace_info_of(ks);
   float *plane_buf = NULL, *oriented = NULL, *stored = NULL;
   fmr_recon *recon = NULL;
+  prefetch *pf = NULL;
   res->slices = info->slices;
   res->nmse = NAN;
   res->compared_with = NULL;
-  res->timing = (fmr_reconstruct_timing){0, 0, 0};
+  res->timing = (fmr_reconstruct_timing){0};
   int rc = fmr_reconstruct_frame(info, hdr, opts, what, &res->h, &res->w, err);
   if (rc) return rc;
   const size_t h = res->h, w = res->w, plane = h * w;
@@ -114,23 +305,32 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
     goto done;
   }
   double num = 0.0, den = 0.0;
+  fmr_recon_times rt = {0.0, 0.0};
+  if (recon && (pf = pf_start(fmr_kspace_path(ks))) != NULL)
+    pf_post(pf, ks, 0, compare_ds);
   for (size_t s = 0; s < info->slices; s++) {
-    double t0 = now_seconds(), t1 = t0;
+    double tw = now_seconds();
+    if (pf) {
+      pf_wait(pf, s);
+      if (s + 1 < info->slices) pf_post(pf, ks, s + 1, compare_ds);
+    }
+    double t0 = now_seconds();
+    res->timing.read_wait += t0 - tw;
+    /* k-space goes straight into the transform buffer; its NaN/Inf scan is the transform's own
+     * finiteness check of the output (see name_nonfinite). */
+    rc = recon ? fmr_kspace_read_slice_raw(ks, s, fmr_recon_input(recon), err)
+               : fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err);
+    if (!rc && compare_ds) rc = fmr_kspace_read_recon(ks, compare_ds, s, stored, err);
+    double t1 = now_seconds();
+    res->timing.read += t1 - t0;
+    if (rc) goto done;
     if (recon) {
-      rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err);
-      t1 = now_seconds();
-      if (!rc && fmr_recon_slice(recon, h, w, plane_buf, err) != 0) {
-        rc = err->code;
-        fmr_err_prefix(err, "%s: slice %zu: ", what, s);
-      }
-    } else {
-      rc = fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err);
-      t1 = now_seconds();
+      rc = fmr_recon_slice_timed(recon, h, w, plane_buf, &rt, err);
+      if (rc == FMR_ENUMERIC) rc = name_nonfinite(ks, recon, s, what, err);
+      else if (rc) fmr_err_prefix(err, "%s: slice %zu: ", what, s);
+      if (rc) goto done;
     }
     double t2 = now_seconds();
-    if (!rc && compare_ds) rc = fmr_kspace_read_recon(ks, compare_ds, s, stored, err);
-    double t3 = now_seconds();
-    if (rc) goto done;
     if (compare_ds) {
       for (size_t i = 0; i < plane; i++) {
         double d = (double)plane_buf[i] - (double)stored[i];
@@ -139,10 +339,7 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
       }
     }
     fmr_orient(plane_buf, h, w, opts->flip_ud, opts->flip_lr, oriented);
-    double t4 = now_seconds();
-    res->timing.read += (t1 - t0) + (t3 - t2);
-    if (recon) res->timing.transform += t2 - t1;
-    res->timing.combine_crop += t4 - t3;
+    res->timing.combine_crop += now_seconds() - t2;
     rc = sink(sink_ctx, s, oriented, err);
     if (rc) goto done;
   }
@@ -151,6 +348,9 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
     res->compared_with = compare_ds;
   }
 done:
+  pf_stop(pf);
+  res->timing.transform = rt.transform;
+  res->timing.combine_crop += rt.combine;
   free(stored);
   free(oriented);
   free(plane_buf);

@@ -23,10 +23,10 @@
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 
-#include <fftw3.h>
 #include <hdf5.h>
 
 #include "fmr/recon/kspace.h"
+#include "fmr/recon/recon.h"
 #include "util/h5util.h"
 
 #define SYNTH_PI 3.14159265358979323846
@@ -574,83 +574,20 @@ static char *header_xml(const fmr_synth_opts *o, const synth_acq *acq, const cha
 }
 
 /* ---------------------------------------------------------------------------------------------
- * HDF5 error reporting. HDF5 prints its whole error stack by default; while a volume is written
- * that printing is off (and the caller's handler restored afterwards), and the innermost HDF5
- * message goes into our error instead, after the path and what we were doing. */
-static int h5_fail(fmr_err *err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int h5_fail(fmr_err *err, const char *path, const char *fmt, ...) {
-  char what[256], detail[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(what, sizeof what, fmt, ap);
-  va_end(ap);
-  fmr__h5_error_detail(detail, sizeof detail);
-  for (char *c = detail; *c; c++)
-    if (*c == '\n') *c = ' '; /* one message, one line */
-  return fmr_err_set(err, FMR_EHDF5, "%s: %s (HDF5: %s)", path, what, detail);
-}
-
-/* Every successful HDF5 call clears the error stack, so a helper that fails keeps the failure's
- * stack across its own clean-up for h5_fail to read. */
-static hid_t h5_stack_save(int rc) { return rc < 0 ? H5Eget_current_stack() : H5I_INVALID_HID; }
-
-static void h5_stack_restore(hid_t st) {
-  if (st >= 0) (void)H5Eset_current_stack(st); /* also releases st */
-}
-
-/* ---------------------------------------------------------------------------------------------
- * HDF5 helpers: each returns 0 or -1 and releases what it opened. */
-static int h5_attr_str(hid_t loc, const char *name, const char *value) {
-  int rc = -1;
-  hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-  if ((type = H5Tcopy(H5T_C_S1)) < 0) goto done;
-  if (H5Tset_size(type, H5T_VARIABLE) < 0 || H5Tset_cset(type, H5T_CSET_UTF8) < 0) goto done;
-  if ((space = H5Screate(H5S_SCALAR)) < 0) goto done;
-  if ((attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
-  if (H5Awrite(attr, type, &value) < 0) goto done;
-  rc = 0;
-done:;
-  hid_t st = h5_stack_save(rc);
-  if (attr >= 0 && H5Aclose(attr) < 0) rc = -1;
-  if (space >= 0) H5Sclose(space);
-  if (type >= 0) H5Tclose(type);
-  h5_stack_restore(st);
-  return rc;
-}
-
-static int h5_attr_num(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *value) {
-  int rc = -1;
-  hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-  if ((space = H5Screate(H5S_SCALAR)) < 0) goto done;
-  if ((attr = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto done;
-  if (H5Awrite(attr, mtype, value) < 0) goto done;
-  rc = 0;
-done:;
-  hid_t st = h5_stack_save(rc);
-  if (attr >= 0 && H5Aclose(attr) < 0) rc = -1;
-  if (space >= 0) H5Sclose(space);
-  h5_stack_restore(st);
-  return rc;
-}
+ * HDF5 helpers (the generic ones are util/h5util's): each returns 0 or -1, releases what it opened
+ * and keeps the failure's error stack for fmr__h5_fail. While a volume is written HDF5's error
+ * printing is off (and the caller's handler restored afterwards). */
 
 /* Like h5py's `f[name] = b"..."`: scalar, fixed length, null-padded ASCII. */
 static int h5_bytes_dataset(hid_t file, const char *name, const char *data, size_t len,
                             hid_t dcpl) {
   int rc = -1;
-  hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
-  if ((type = H5Tcopy(H5T_C_S1)) < 0) goto done;
-  if (H5Tset_size(type, len) < 0 || H5Tset_strpad(type, H5T_STR_NULLPAD) < 0) goto done;
-  if ((space = H5Screate(H5S_SCALAR)) < 0) goto done;
-  if ((dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0) goto done;
-  if (H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto done;
-  rc = 0;
-done:;
-  hid_t st = h5_stack_save(rc);
-  if (dset >= 0 && H5Dclose(dset) < 0) rc = -1;
-  if (space >= 0) H5Sclose(space);
+  hid_t type = H5Tcopy(H5T_C_S1);
+  if (type >= 0 && H5Tset_size(type, len) >= 0 && H5Tset_strpad(type, H5T_STR_NULLPAD) >= 0)
+    rc = fmr__h5_dataset_write(file, name, type, 0, NULL, dcpl, data);
+  hid_t st = fmr__h5_stack_save(rc);
   if (type >= 0) H5Tclose(type);
-  h5_stack_restore(st);
+  fmr__h5_stack_restore(st);
   return rc;
 }
 
@@ -658,21 +595,14 @@ done:;
 static int h5_bool_dataset(hid_t file, const char *name, const signed char *data, size_t n,
                            hid_t dcpl) {
   int rc = -1;
-  hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
   signed char f = 0, t = 1;
   hsize_t dims[1] = {n};
-  if ((type = H5Tenum_create(H5T_NATIVE_SCHAR)) < 0) goto done;
-  if (H5Tenum_insert(type, "FALSE", &f) < 0 || H5Tenum_insert(type, "TRUE", &t) < 0) goto done;
-  if ((space = H5Screate_simple(1, dims, NULL)) < 0) goto done;
-  if ((dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0) goto done;
-  if (H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto done;
-  rc = 0;
-done:;
-  hid_t st = h5_stack_save(rc);
-  if (dset >= 0 && H5Dclose(dset) < 0) rc = -1;
-  if (space >= 0) H5Sclose(space);
+  hid_t type = H5Tenum_create(H5T_NATIVE_SCHAR);
+  if (type >= 0 && H5Tenum_insert(type, "FALSE", &f) >= 0 && H5Tenum_insert(type, "TRUE", &t) >= 0)
+    rc = fmr__h5_dataset_write(file, name, type, 1, dims, dcpl, data);
+  hid_t st = fmr__h5_stack_save(rc);
   if (type >= 0) H5Tclose(type);
-  h5_stack_restore(st);
+  fmr__h5_stack_restore(st);
   return rc;
 }
 
@@ -691,21 +621,10 @@ static hid_t h5_dcpl(int chunked, int rank, const hsize_t *chunk) {
   }
   return dcpl;
 fail:;
-  hid_t st = h5_stack_save(-1);
+  hid_t st = fmr__h5_stack_save(-1);
   H5Pclose(dcpl);
-  h5_stack_restore(st);
+  fmr__h5_stack_restore(st);
   return H5I_INVALID_HID;
-}
-
-static hid_t h5_create_simple(hid_t file, const char *name, hid_t type, int rank,
-                              const hsize_t *dims, hid_t dcpl) {
-  hid_t space = H5Screate_simple(rank, dims, NULL);
-  if (space < 0) return space;
-  hid_t dset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  hid_t st = h5_stack_save(dset < 0 ? -1 : 0);
-  H5Sclose(space);
-  h5_stack_restore(st);
-  return dset;
 }
 
 /* Write `buf` as slice `s` (the first dimension) of a dataset of rank `rank`. */
@@ -721,10 +640,10 @@ static int h5_write_slice(hid_t dset, hid_t mtype, int rank, const hsize_t *dims
   if (H5Dwrite(dset, mtype, mspace, fspace, H5P_DEFAULT, buf) < 0) goto done;
   rc = 0;
 done:;
-  hid_t st = h5_stack_save(rc);
+  hid_t st = fmr__h5_stack_save(rc);
   if (mspace >= 0) H5Sclose(mspace);
   if (fspace >= 0) H5Sclose(fspace);
-  h5_stack_restore(st);
+  fmr__h5_stack_restore(st);
   return rc;
 }
 
@@ -732,9 +651,9 @@ static hid_t h5_complex_type(hid_t member) {
   hid_t t = H5Tcreate(H5T_COMPOUND, 2 * sizeof(float));
   if (t < 0) return t;
   if (H5Tinsert(t, "r", 0, member) < 0 || H5Tinsert(t, "i", sizeof(float), member) < 0) {
-    hid_t st = h5_stack_save(-1);
+    hid_t st = fmr__h5_stack_save(-1);
     H5Tclose(t);
-    h5_stack_restore(st);
+    fmr__h5_stack_restore(st);
     return H5I_INVALID_HID;
   }
   return t;
@@ -863,8 +782,8 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
   hid_t ctype_mem = H5I_INVALID_HID, dcpl_plain = H5I_INVALID_HID, dcpl_k = H5I_INVALID_HID;
   hid_t dcpl_r = H5I_INVALID_HID, dset_k = H5I_INVALID_HID, dset_rss = H5I_INVALID_HID;
   hid_t dset_esc = H5I_INVALID_HID;
-  fftwf_complex *img = NULL, *fbuf = NULL;
-  fftwf_plan plan = NULL;
+  fmr_recon *fwd = NULL; /* the centred forward transform; its buffer holds one slice */
+  float (*img)[2] = NULL; /* that buffer as (re, im) pairs: image in, k-space out */
   double *sre = NULL, *sim = NULL, *ph = NULL;
   float *rss = NULL;
   signed char *mask = NULL;
@@ -876,8 +795,6 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
   /* Everything that can fail before the file exists goes first. */
   size_t xml_len = 0;
   if (!(xml = header_xml(o, acq, acquisition, &ids, &xml_len)) ||
-      !(img = fftwf_malloc(sizeof(fftwf_complex) * C * HW)) ||
-      !(fbuf = fftwf_malloc(sizeof(fftwf_complex) * C * HW)) ||
       !(sre = malloc(sizeof(double) * C * h * w)) || !(sim = malloc(sizeof(double) * C * h * w)) ||
       !(ph = malloc(sizeof(double) * h * w)) || !(rss = malloc(sizeof(float) * h * w)) ||
       !(mask = malloc(W)) || !(scene = malloc(sizeof *scene))) {
@@ -885,17 +802,13 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
                      W);
     goto done;
   }
-  {
-    /* One batched in-place plan for all coils, made once per file and reused for every slice.
-     * ESTIMATE is deterministic and never touches the buffer while planning. */
-    int n[2] = {(int)H, (int)W};
-    plan = fftwf_plan_many_dft(2, n, (int)C, fbuf, NULL, 1, (int)HW, fbuf, NULL, 1, (int)HW,
-                               FFTW_FORWARD, FFTW_ESTIMATE);
-    if (!plan) {
-      rc = fmr_err_set(err, FMR_EFFT, "%s: cannot plan a %zu x %zu FFT", path, H, W);
-      goto done;
-    }
+  /* One plan for all coils, made once per file and reused for every slice. */
+  if ((rc = fmr_recon_forward_new(C, H, W, &fwd, err)) != 0) {
+    fmr_err_prefix(err, "%s: ", path);
+    goto done;
   }
+  /* float complex and float[2] share representation and alignment (C11 6.2.5). */
+  img = (float (*)[2])fmr_recon_input(fwd);
   coil_maps(&rng, C, o->singlecoil, h, w, sre, sim);
 
   /* fastMRI's 4x equispaced test mask: the central 8 % of lines plus every 4th line. */
@@ -917,11 +830,11 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
   quiet_on = 1;
   /* The root group is created with the file: its times are switched off here. */
   if ((fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0) {
-    rc = h5_fail(err, path, "cannot set file creation properties");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot set file creation properties");
     goto done;
   }
   if ((file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT)) < 0) {
-    rc = h5_fail(err, path, "cannot create the file");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot create the file");
     goto done;
   }
   created = 1;
@@ -938,7 +851,7 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
       (ctype_mem = h5_complex_type(H5T_NATIVE_FLOAT)) < 0 ||
       (dcpl_plain = h5_dcpl(0, 0, NULL)) < 0 || (dcpl_k = h5_dcpl(o->chunked, krank, kchunk)) < 0 ||
       (dcpl_r = h5_dcpl(o->chunked, 3, rchunk)) < 0) {
-    rc = h5_fail(err, path, "cannot set up types and dataset properties");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot set up types and dataset properties");
     goto done;
   }
   if (o->chunked && H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) {
@@ -946,35 +859,33 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
     goto done;
   }
   if (h5_bytes_dataset(file, "ismrmrd_header", xml, xml_len, dcpl_plain) < 0) {
-    rc = h5_fail(err, path, "cannot write ismrmrd_header");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot write ismrmrd_header");
     goto done;
   }
-  if ((dset_k = h5_create_simple(file, "kspace", ctype_file, krank, kdims, dcpl_k)) < 0) {
-    rc = h5_fail(err, path, "cannot create kspace");
+  if ((dset_k = fmr__h5_dataset_create(file, "kspace", ctype_file, krank, kdims, dcpl_k)) < 0) {
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot create kspace");
     goto done;
   }
   if (has_recon &&
-      (dset_rss = h5_create_simple(file, "reconstruction_rss", H5T_IEEE_F32LE, 3, rdims, dcpl_r)) <
+      (dset_rss = fmr__h5_dataset_create(file, "reconstruction_rss", H5T_IEEE_F32LE, 3, rdims, dcpl_r)) <
           0) {
-    rc = h5_fail(err, path, "cannot create reconstruction_rss");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot create reconstruction_rss");
     goto done;
   }
   /* Single-coil: the emulated single-coil ground truth is stored as reconstruction_esc; here it is
    * the same image as reconstruction_rss (|x| of the one coil). */
   if (has_recon && o->singlecoil &&
-      (dset_esc = h5_create_simple(file, "reconstruction_esc", H5T_IEEE_F32LE, 3, rdims, dcpl_r)) <
+      (dset_esc = fmr__h5_dataset_create(file, "reconstruction_esc", H5T_IEEE_F32LE, 3, rdims, dcpl_r)) <
           0) {
-    rc = h5_fail(err, path, "cannot create reconstruction_esc");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot create reconstruction_esc");
     goto done;
   }
   if (o->undersampled && h5_bool_dataset(file, "mask", mask, W, dcpl_plain) < 0) {
-    rc = h5_fail(err, path, "cannot write mask");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot write mask");
     goto done;
   }
 
   const double sigma = o->noise * SYNTH_AMPLITUDE / sqrt(2.0); /* E|n|^2 = (noise * amplitude)^2 */
-  const double kscale = 1.0 / sqrt((double)HW);
-  const size_t sh_r = H - H / 2, sh_c = W - W / 2; /* fftshift: out[i] = in[(i + ceil(n/2)) % n] */
   double vmax = 0.0, sumsq = 0.0;
   for (size_t s = 0; s < S; s++) {
     double t = S > 1 ? 2.0 * (double)s / (double)(S - 1) - 1.0 : 0.0;
@@ -1021,40 +932,19 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
       }
       if (h5_write_slice(dset_rss, H5T_NATIVE_FLOAT, 3, rdims, s, rss) < 0 ||
           (dset_esc >= 0 && h5_write_slice(dset_esc, H5T_NATIVE_FLOAT, 3, rdims, s, rss) < 0)) {
-        rc = h5_fail(err, path, "cannot write the reconstruction of slice %zu", s);
+        rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot write the reconstruction of slice %zu", s);
         goto done;
       }
     }
-    /* k = fftshift(fft2(ifftshift(x))) / sqrt(H*W); ifftshift: in[i] = x[(i + floor(n/2)) % n]. */
-    for (size_t c = 0; c < C; c++) {
-      for (size_t i = 0; i < H; i++) {
-        size_t si = (i + H / 2) % H;
-        for (size_t j = 0; j < W; j++) {
-          size_t sj = (j + W / 2) % W;
-          fbuf[c * HW + i * W + j][0] = img[c * HW + si * W + sj][0];
-          fbuf[c * HW + i * W + j][1] = img[c * HW + si * W + sj][1];
-        }
-      }
-    }
-    fftwf_execute(plan);
-    for (size_t c = 0; c < C; c++) {
-      for (size_t i = 0; i < H; i++) {
-        size_t si = (i + sh_r) % H;
-        for (size_t j = 0; j < W; j++) {
-          size_t sj = (j + sh_c) % W;
-          float *k = img[c * HW + i * W + j];
-          if (mask[j]) {
-            k[0] = (float)((double)fbuf[c * HW + si * W + sj][0] * kscale);
-            k[1] = (float)((double)fbuf[c * HW + si * W + sj][1] * kscale);
-          } else {
-            k[0] = 0.0f;
-            k[1] = 0.0f;
-          }
-        }
-      }
-    }
+    /* k = fftshift(fft2(ifftshift(x))) / sqrt(H*W), in place; then the sampling mask. */
+    fmr_recon_forward(fwd);
+    if (o->undersampled)
+      for (size_t c = 0; c < C; c++)
+        for (size_t i = 0; i < H; i++)
+          for (size_t j = 0; j < W; j++)
+            if (!mask[j]) img[c * HW + i * W + j][0] = img[c * HW + i * W + j][1] = 0.0f;
     if (h5_write_slice(dset_k, ctype_mem, krank, kdims, s, img) < 0) {
-      rc = h5_fail(err, path, "cannot write k-space slice %zu", s);
+      rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot write k-space slice %zu", s);
       goto done;
     }
   }
@@ -1065,14 +955,14 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
     double norm = sqrt(sumsq);
     int64_t accel = 4, nlow = (int64_t)num_low;
     hid_t root = file;
-    if (h5_attr_str(root, "acquisition", acquisition) < 0 ||
-        (has_recon && h5_attr_num(root, "max", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &vmax) < 0) ||
-        (has_recon && h5_attr_num(root, "norm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &norm) < 0) ||
-        h5_attr_str(root, "patient_id", ids.patient_id) < 0 ||
+    if (fmr__h5_attr_str(root, "acquisition", acquisition) < 0 ||
+        (has_recon && fmr__h5_attr_num(root, "max", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &vmax) < 0) ||
+        (has_recon && fmr__h5_attr_num(root, "norm", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &norm) < 0) ||
+        fmr__h5_attr_str(root, "patient_id", ids.patient_id) < 0 ||
         (o->undersampled &&
-         (h5_attr_num(root, "acceleration", H5T_STD_I64LE, H5T_NATIVE_INT64, &accel) < 0 ||
-          h5_attr_num(root, "num_low_frequency", H5T_STD_I64LE, H5T_NATIVE_INT64, &nlow) < 0))) {
-      rc = h5_fail(err, path, "cannot write the root attributes");
+         (fmr__h5_attr_num(root, "acceleration", H5T_STD_I64LE, H5T_NATIVE_INT64, &accel) < 0 ||
+          fmr__h5_attr_num(root, "num_low_frequency", H5T_STD_I64LE, H5T_NATIVE_INT64, &nlow) < 0))) {
+      rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot write the root attributes");
       goto done;
     }
   }
@@ -1080,30 +970,28 @@ int fmr_synth_volume(const char *path, const char *name, const fmr_synth_opts *o
 
 done:
   if (dset_esc >= 0 && H5Dclose(dset_esc) < 0 && rc == 0)
-    rc = h5_fail(err, path, "cannot close reconstruction_esc");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot close reconstruction_esc");
   if (dset_rss >= 0 && H5Dclose(dset_rss) < 0 && rc == 0)
-    rc = h5_fail(err, path, "cannot close reconstruction_rss");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot close reconstruction_rss");
   if (dset_k >= 0 && H5Dclose(dset_k) < 0 && rc == 0)
-    rc = h5_fail(err, path, "cannot close kspace");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot close kspace");
   if (dcpl_r >= 0) H5Pclose(dcpl_r);
   if (dcpl_k >= 0) H5Pclose(dcpl_k);
   if (dcpl_plain >= 0) H5Pclose(dcpl_plain);
   if (ctype_mem >= 0) H5Tclose(ctype_mem);
   if (ctype_file >= 0) H5Tclose(ctype_file);
   if (file >= 0 && H5Fclose(file) < 0 && rc == 0)
-    rc = h5_fail(err, path, "cannot flush and close the file");
+    rc = fmr__h5_fail(err, FMR_EHDF5, path, "cannot flush and close the file");
   if (fcpl >= 0) H5Pclose(fcpl);
   if (quiet_on) fmr__h5_quiet_end(&quiet);
   if (rc != 0 && created) remove(path); /* never leave a half-written volume behind */
-  if (plan) fftwf_destroy_plan(plan);
+  fmr_recon_free(&fwd);
   free(scene);
   free(mask);
   free(rss);
   free(ph);
   free(sim);
   free(sre);
-  if (fbuf) fftwf_free(fbuf);
-  if (img) fftwf_free(img);
   free(xml);
   return rc;
 }

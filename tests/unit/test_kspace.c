@@ -339,6 +339,73 @@ static void test_nan(void) {
   snprintf(want, sizeof want, "%s: slice 1: k-space holds NaN/Inf", path);
   CHECK_STR_EQ(err.msg, want);
   CHECK_INT_EQ(fmr_kspace_read_slice(ks, 2, buf, &err), 0);
+  /* the raw read leaves the scan to its caller: the NaN arrives in the buffer */
+  CHECK_INT_EQ(fmr_kspace_read_slice_raw(ks, 1, buf, &err), 0);
+  int nonfinite = 0;
+  for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++)
+    nonfinite |= !isfinite(crealf(buf[i])) || !isfinite(cimagf(buf[i]));
+  CHECK(nonfinite);
+  CHECK_INT_EQ(fmr_kspace_read_slice_raw(ks, 3, buf, &err), FMR_EINVAL);
+  fmr_kspace_close(&ks);
+}
+
+/* The byte ranges handed to the read-ahead: for contiguous storage, the raw bytes at the range are
+ * exactly the slice HDF5 returns (little-endian float32 pairs, as stored), and the stored
+ * reconstruction's range follows; for chunked storage, one range per chunk the slice touches, each
+ * inside the file. */
+static void test_slice_extents(void) {
+  char path[256];
+  fmr_err err;
+  path_of("extents.h5", path, sizeof path);
+  vol_spec v = multicoil;
+  write_volume(path, &v);
+  fmr_kspace *ks = NULL;
+  CHECK_INT_EQ(fmr_kspace_open(path, &ks, &err), 0);
+  if (!ks) return;
+  CHECK_STR_EQ(fmr_kspace_path(ks), path);
+  fmr_kspace_extent ext[4];
+  size_t n = 0;
+  float complex want[2 * 6 * 5], raw[2 * 6 * 5];
+  CHECK_INT_EQ(fmr_kspace_slice_extents(ks, 2, "reconstruction_rss", ext, 4, &n, &err), 0);
+  CHECK_UINT_EQ(n, 2);
+  CHECK_UINT_EQ(ext[0].length, sizeof want);
+  CHECK_UINT_EQ(ext[1].length, 4 * 4 * sizeof(float));
+  CHECK_INT_EQ(fmr_kspace_read_slice(ks, 2, want, &err), 0);
+  FILE *f = fopen(path, "rb");
+  CHECK(f != NULL);
+  if (f) {
+    CHECK(fseek(f, (long)ext[0].offset, SEEK_SET) == 0);
+    CHECK_UINT_EQ(fread(raw, 1, sizeof raw, f), sizeof raw);
+    CHECK(memcmp(raw, want, sizeof raw) == 0);
+    float rec_want[16], rec_raw[16];
+    CHECK_INT_EQ(fmr_kspace_read_recon(ks, "reconstruction_rss", 2, rec_want, &err), 0);
+    CHECK(fseek(f, (long)ext[1].offset, SEEK_SET) == 0);
+    CHECK_UINT_EQ(fread(rec_raw, 1, sizeof rec_raw, f), sizeof rec_raw);
+    CHECK(memcmp(rec_raw, rec_want, sizeof rec_raw) == 0);
+    fclose(f);
+  }
+  /* too small an array: the count still says how many */
+  CHECK_INT_EQ(fmr_kspace_slice_extents(ks, 0, NULL, ext, 0, &n, &err), 0);
+  CHECK_UINT_EQ(n, 1);
+  CHECK_INT_EQ(fmr_kspace_slice_extents(ks, 3, NULL, ext, 4, &n, &err), FMR_EINVAL);
+  fmr_kspace_close(&ks);
+
+  path_of("extents-chunked.h5", path, sizeof path);
+  static const hsize_t chunk[4] = {2, 1, 128, 160};
+  vol_spec c = {4, {5, 2, 256, 160}, chunk, -1, 0, 0, 0, NULL, 0, 0};
+  write_volume(path, &c);
+  CHECK_INT_EQ(fmr_kspace_open(path, &ks, &err), 0);
+  if (!ks) return;
+  struct stat st;
+  CHECK(stat(path, &st) == 0);
+  /* slice 3 lies in the second chunk row along slices: 2 coils x 2 row chunks x 1 column chunk */
+  CHECK_INT_EQ(fmr_kspace_slice_extents(ks, 3, NULL, ext, 4, &n, &err), 0);
+  CHECK_UINT_EQ(n, 4);
+  for (size_t i = 0; i < n && i < 4; i++) {
+    CHECK(ext[i].length > 0);
+    CHECK(ext[i].offset + ext[i].length <= (uint64_t)st.st_size);
+    for (size_t j = 0; j < i; j++) CHECK(ext[i].offset != ext[j].offset);
+  }
   fmr_kspace_close(&ks);
 }
 
@@ -608,6 +675,7 @@ int main(void) {
   test_singlecoil_fixed_header();
   test_chunked_gzip();
   test_nan();
+  test_slice_extents();
   test_missing_and_wrong();
   test_mask();
   test_truncated();

@@ -8,6 +8,7 @@
 
 #include <complex.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fmr/util/error.h"
 
@@ -47,6 +48,24 @@ const fmr_kspace_info *fmr_kspace_info_of(const fmr_kspace *ks);
 /* Read slice `slice` of kspace into buf, which holds coils*H*W complex values laid out
  * [coil][row][col] (row-major, as stored). Rejects NaN/Inf values with the slice in the message. */
 int fmr_kspace_read_slice(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err);
+
+/* fmr_kspace_read_slice without the NaN/Inf scan, for a caller whose next pass over the data finds
+ * non-finite values anyway (the reconstruction: NaN/Inf reach every pixel through the transform)
+ * and then calls fmr_kspace_read_slice to name the cause. */
+int fmr_kspace_read_slice_raw(fmr_kspace *ks, size_t slice, float complex *buf, fmr_err *err);
+
+/* Where slice `slice` of kspace (and, when `recon` names one, of that stored reconstruction) lies in
+ * the file: byte ranges, for reading them into the page cache ahead of the HDF5 read. Up to cap
+ * ranges go to out; *n is set to how many there are (may exceed cap: then call again with more).
+ * Storage without file offsets (compact, unallocated) gives no ranges. */
+typedef struct fmr_kspace_extent {
+  uint64_t offset, length;
+} fmr_kspace_extent;
+int fmr_kspace_slice_extents(fmr_kspace *ks, size_t slice, const char *recon,
+                             fmr_kspace_extent *out, size_t cap, size_t *n, fmr_err *err);
+
+/* The path the volume was opened from. */
+const char *fmr_kspace_path(const fmr_kspace *ks);
 
 /* Read slice `slice` of a stored reconstruction ("reconstruction_rss" or "reconstruction_esc") into
  * buf (rec_h*rec_w floats). */

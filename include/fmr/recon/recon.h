@@ -28,18 +28,38 @@ const char *fmr_recon_source_dataset(fmr_recon_source s);
 /* FFTW planner effort; the default (ESTIMATE) is deterministic without wisdom. */
 typedef enum { FMR_FFT_ESTIMATE = 0, FMR_FFT_MEASURE, FMR_FFT_PATIENT } fmr_fft_effort;
 
-/* Plan the batched inverse FFT for `coils` images of H x W. With wisdom_only, planning fails
- * (FMR_EFFT) unless FFTW already holds wisdom for this shape, so every rank uses one plan. */
+/* Plan the inverse transform for `coils` images of H x W: along H for every column, then along W
+ * one row at a time (only the rows a crop keeps are transformed). The plans depend only on
+ * (coils, H, W), so planning a shape once on one process and sharing FFTW's wisdom covers them.
+ * With wisdom_only, planning fails (FMR_EFFT) unless FFTW already holds wisdom for this shape, so
+ * every rank uses one plan. */
 int fmr_recon_new(size_t coils, size_t H, size_t W, fmr_fft_effort effort, int wisdom_only,
                   fmr_recon **out, fmr_err *err);
 
 /* The input buffer (coils*H*W, [coil][row][col], FFTW-aligned) to fill with one slice of k-space,
- * e.g. by fmr_kspace_read_slice. Owned by r. */
+ * e.g. by fmr_kspace_read_slice. Owned by r. The transform runs in place in it. */
 float complex *fmr_recon_input(fmr_recon *r);
 
 /* Reconstruct the slice currently in the input buffer into out (h*w floats, row-major), cropped and
- * not flipped. h <= H and w <= W, else FMR_EINVAL. The input buffer is clobbered. */
+ * not flipped. h <= H and w <= W, else FMR_EINVAL. The input buffer is clobbered. FMR_ENUMERIC when
+ * a pixel is not finite (NaN/Inf k-space, or values too large for float32). */
 int fmr_recon_slice(fmr_recon *r, size_t h, size_t w, float *out, fmr_err *err);
+
+/* Seconds spent in the two kinds of work of one slice (added to, not reset). */
+typedef struct fmr_recon_times {
+  double transform; /* FFTW */
+  double combine;   /* RSS / magnitude, crop, scaling */
+} fmr_recon_times;
+
+/* fmr_recon_slice, adding its seconds to *times (which may be NULL). */
+int fmr_recon_slice_timed(fmr_recon *r, size_t h, size_t w, float *out, fmr_recon_times *times,
+                          fmr_err *err);
+
+/* The forward centred transform, k = fftshift(fft2(ifftshift(x))) / sqrt(H*W) per coil, for making
+ * k-space (synth). Planned with FFTW_ESTIMATE on its own; fill fmr_recon_input with the coil images,
+ * then fmr_recon_forward leaves the k-space in that same buffer. Only for a fmr_recon made here. */
+int fmr_recon_forward_new(size_t coils, size_t H, size_t W, fmr_recon **out, fmr_err *err);
+void fmr_recon_forward(fmr_recon *r);
 
 void fmr_recon_free(fmr_recon **r);
 

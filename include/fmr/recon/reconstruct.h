@@ -36,8 +36,9 @@ typedef struct fmr_reconstruct_opts {
 /* Seconds spent per stage, summed over the slices (for the run report and bench/). */
 typedef struct fmr_reconstruct_timing {
   double read;         /* HDF5 reads of k-space (or the stored image) and of the comparison */
-  double transform;    /* ifftshift + FFT */
-  double combine_crop; /* RSS / magnitude, crop, scaling by 1/sqrt(HW), orientation */
+  double read_wait;    /* waiting for the read-ahead of a slice's bytes to reach the page cache */
+  double transform;    /* FFTW (the centring shifts are index arithmetic) */
+  double combine_crop; /* RSS / magnitude, crop, scaling by 1/sqrt(HW), NMSE, orientation */
 } fmr_reconstruct_timing;
 
 typedef struct fmr_reconstruct_result {

@@ -1,0 +1,207 @@
+#!/usr/bin/python3
+"""Tables, ratios and verdicts for bench/run.sh (the side-by-side benchmark of issue 12).
+
+    side.py MEASUREMENTS_DIR
+
+Reads the rss.py records (ID.<rank>.json), fftfloor's JSON, recon's per-stage line and meta.json;
+prints markdown and writes results.json next to them. Medians over the rounds. Judges only a full
+run on a quiet machine: load average above half the cores at the start, a calibration loop that
+drifted by more than 25 % between start and end, or other processes using more than 0.3 cores
+during a measured run make it refuse (exit 3). Exit 1 when a judged target is missed or a run
+failed."""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+# name, limit, direction: the targets of issue 12, as ratios measured in one run.
+TARGETS = [
+    ("run 1 rank, s per volume of 4 / (crop-aware floor + warm read)", 1.25, "<="),
+    ("run 1 rank cold / max(cold read, warm run), one volume", 1.15, "<="),
+    ("Python path / run 1 rank, one volume each", 4.0, ">="),
+    ("BART one thread / run 1 rank s per volume (BART has no outputs beyond the image)", 3.5, ">="),
+    ("peak RSS of run, MB (max over ranks)", 160.0, "<="),
+    ("run 1 rank / run 3 ranks (coordinator + 2 workers), 4 volumes", 1.8, ">="),
+]
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def main():
+    m = sys.argv[1]
+    meta = load(os.path.join(m, "meta.json"))
+    failed = []
+    busy_notes = []
+
+    def recs(pattern):
+        out = []
+        for p in sorted(glob.glob(os.path.join(m, pattern))):
+            r = load(p)
+            out.append(r)
+            if r.get("rc"):
+                failed.append(os.path.basename(p))
+            other = r.get("machine_busy_s")
+            if other is not None and r["wall_s"] > 0:
+                load_other = (other - r["user_s"] - r["sys_s"]) / r["wall_s"]
+                if load_other > 0.3 and "-run3x4-" not in p:
+                    busy_notes.append("%s: other load %.2f cores" % (os.path.basename(p), load_other))
+        return out
+
+    def walls(vol, what):
+        by_round = {}
+        for p in glob.glob(os.path.join(m, "%s-%s-*.json" % (vol, what))):
+            mm = re.match(r".*-(\d+)\.(\d+)\.json$", p)
+            if not mm:
+                continue
+            by_round.setdefault(mm.group(1), []).append(p)
+        ws, rss = [], []
+        for rnd, paths in by_round.items():
+            rr = [load(p) for p in paths]
+            for r in rr:
+                if r.get("rc"):
+                    failed.append(os.path.basename(paths[0]))
+            ws.append(max(r["wall_s"] for r in rr))
+            rss.append(max(r["maxrss_kb"] for r in rr) / 1024.0)
+        return med(ws), (max(rss) if rss else None)
+
+    def bart(vol):
+        tot, rss = [], []
+        rounds = {re.match(r".*-(\d+)\.0\.json$", p).group(1)
+                  for p in glob.glob(os.path.join(m, "%s-bart-fft-*.0.json" % vol))}
+        for rnd in rounds:
+            parts = [os.path.join(m, "%s-bart-%s-%s.0.json" % (vol, s, rnd)) for s in ("fft", "rss", "resize")]
+            if not all(os.path.exists(p) for p in parts):
+                continue
+            rr = [load(p) for p in parts]
+            tot.append(sum(r["wall_s"] for r in rr))
+            rss.append(max(r["maxrss_kb"] for r in rr) / 1024.0)
+        return med(tot), (max(rss) if rss else None)
+
+    for pat in ("*-read-*.0.json", "*-run1-*.0.json", "*-run1cold-*.0.json", "*-recon-*.0.json",
+                "*-python-*.0.json", "*-bart-*.0.json"):
+        recs(pat)
+
+    results = {"meta": meta, "volumes": {}}
+    lines = ["# fastmri-regen side by side (%s, %s, %d cores, commit %s)" %
+             (meta["date"], meta["cpu"], meta["nproc"], meta["commit"]), ""]
+    lines += ["| volume | path | s per volume | peak RSS MB | vs run 1 rank |", "| --- | --- | ---: | ---: | ---: |"]
+    for vol in ("knee", "brain"):
+        floors = [load(p) for p in glob.glob(os.path.join(m, "%s-floor-*.json" % vol))]
+        if not floors:
+            continue
+        v = {
+            "floor_naive_s": med([f["naive_s"] for f in floors]),
+            "floor_crop_s": med([f["crop_s"] for f in floors]),
+        }
+        v["read_warm_s"], _ = walls(vol, "read-warm")
+        v["read_cold_s"], _ = walls(vol, "read-cold")
+        v["run1_s"], v["run1_rss_mb"] = walls(vol, "run1")
+        v["run1_cold_s"], _ = walls(vol, "run1cold")
+        v["run1x4_s"], v["run1x4_rss_mb"] = walls(vol, "run1x4")
+        v["run3x4_s"], v["run3x4_rss_mb"] = walls(vol, "run3x4")
+        v["run1_per_volume_s"] = v["run1x4_s"] / 4 if v["run1x4_s"] else None
+        v["run3_per_volume_s"] = v["run3x4_s"] / 4 if v["run3x4_s"] else None
+        v["recon_s"], v["recon_rss_mb"] = walls(vol, "recon")
+        v["python_s"], v["python_rss_mb"] = walls(vol, "python")
+        v["bart_s"], v["bart_rss_mb"] = bart(vol)
+        stages = {}
+        for p in glob.glob(os.path.join(m, "%s-recon-*.stages" % vol)):
+            for k, x in re.findall(r"([a-z ]+?) ([0-9.]+)", open(p).read().replace("seconds:", "").replace(",", "")):
+                stages.setdefault(k.strip(), []).append(float(x))
+        v["recon_stages_s"] = {k: med(x) for k, x in stages.items()}
+        results["volumes"][vol] = v
+        base = v["run1_s"]
+
+        def row(label, s, rss):
+            ratio = "%.2fx" % (s / base) if s and base else ""
+            lines.append("| %s | %s | %s | %s | %s |" % (vol, label, "%.3f" % s if s else "-",
+                                                        "%.0f" % rss if rss else "-", ratio))
+
+        row("FFT floor: naive 2-D plan", v["floor_naive_s"], None)
+        row("FFT floor: crop-aware", v["floor_crop_s"], None)
+        row("read alone, warm", v["read_warm_s"], None)
+        row("read alone, cold", v["read_cold_s"], None)
+        row("`run`, 1 rank, every default output", v["run1_s"], v["run1_rss_mb"])
+        row("`run`, 1 rank, cold cache", v["run1_cold_s"], None)
+        row("`run`, 1 rank, 4 volumes: s per volume", v["run1_per_volume_s"], v["run1x4_rss_mb"])
+        row("`run`, 3 ranks (coordinator + 2 workers), 4 volumes: s per volume", v["run3_per_volume_s"],
+            v["run3x4_rss_mb"])
+        row("`recon` (%s)" % ", ".join("%s %.2f" % kv for kv in v["recon_stages_s"].items()),
+            v["recon_s"], v["recon_rss_mb"])
+        row("Python: numpy + h5py + pydicom", v["python_s"], v["python_rss_mb"])
+        row("BART fft/rss/resize, 1 thread", v["bart_s"], v["bart_rss_mb"])
+
+    # verdicts on the knee volume
+    k = results["volumes"].get("knee", {})
+
+    def ratio(a, b):
+        return a / b if a and b else None
+
+    measured = [
+        ratio(k.get("run1_per_volume_s"), (k.get("floor_crop_s") or 0) + (k.get("read_warm_s") or 0)),
+        ratio(k.get("run1_cold_s"), max(k.get("read_cold_s") or 0, k.get("run1_s") or 0)),
+        ratio(k.get("python_s"), k.get("run1_s")),
+        ratio(k.get("bart_s"), k.get("run1_per_volume_s")),
+        max([x for x in (k.get("run1_rss_mb"), k.get("run1x4_rss_mb"), k.get("run3x4_rss_mb")) if x] or [0]) or None,
+        ratio(k.get("run1x4_s"), k.get("run3x4_s")),
+    ]
+    c0 = load(os.path.join(m, "calib-start.json"))["naive_s"]
+    c1 = load(os.path.join(m, "calib-end.json"))["naive_s"]
+    load0 = float(open(os.path.join(m, "load-start.txt")).read().split()[0])
+    if load0 > meta["nproc"] / 2:
+        busy_notes.append("load average %.2f at the start on %d cores" % (load0, meta["nproc"]))
+    if max(c0, c1) > 1.25 * min(c0, c1):
+        busy_notes.append("calibration loop drifted: %.3f s at the start, %.3f s at the end" % (c0, c1))
+    judged = not meta["quick"] and not busy_notes and not failed
+    lines += ["", "| target (knee) | measured | limit | verdict |", "| --- | ---: | ---: | --- |"]
+    missed = 0
+    verdicts = []
+    for (name, limit, op), x in zip(TARGETS, measured):
+        if x is None:
+            verdict = "not measured"
+        else:
+            ok = x <= limit if op == "<=" else x >= limit
+            verdict = ("met" if ok else "MISSED") if judged else ("(would be met)" if ok else "(would be missed)") + " not judged"
+            missed += judged and not ok
+        verdicts.append({"target": name, "measured": x, "limit": limit, "op": op, "verdict": verdict})
+        lines.append("| %s | %s | %s %.2f | %s |" % (name, "%.2f" % x if x is not None else "-", op, limit, verdict))
+    results["targets"] = verdicts
+    results["judged"] = judged
+    results["busy"] = busy_notes
+    results["failed"] = sorted(set(failed))
+    lines.append("")
+    lines.append("3 ranks: until every rank is a worker (the dispatch change, not on this branch) rank 0 only "
+                 "coordinates, so 3 ranks give 2 workers on 2 cores.")
+    if not meta["can_drop_caches"]:
+        lines.append("Cold figures: not measured (the page cache cannot be dropped here).")
+    if meta["quick"]:
+        lines.append("--quick: small volumes, one round; nothing is judged.")
+    for n in busy_notes:
+        lines.append("machine busy: " + n)
+    if failed:
+        lines.append("failed runs: " + ", ".join(sorted(set(failed))))
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    with open(os.path.join(m, "results.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(m, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    if failed or missed:
+        return 1
+    if not meta["quick"] and busy_notes:
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
