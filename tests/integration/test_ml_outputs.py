@@ -93,9 +93,10 @@ class MlOutputsTest(unittest.TestCase):
                 os.path.join(cls.data[anatomy], name + ".h5")])
 
     @classmethod
-    def build_args(cls, anatomy, ranks):
+    def build_args(cls, anatomy, ranks, out=None):
         r = RUNS[anatomy]
-        return [ft.MPIEXEC, "--oversubscribe", "-np", str(ranks), TOOL, "build", cls.out[anatomy],
+        return [ft.MPIEXEC, "--oversubscribe", "-np", str(ranks), TOOL, "build",
+                out or cls.out[anatomy],
                 cls.csv[anatomy], anatomy, str(r["flips"][0]), str(r["flips"][1]),
                 ",".join(r["reviewed"])] + [os.path.join(cls.data[anatomy], n + ".h5")
                                             for n in sorted(r["names"])]
@@ -152,6 +153,23 @@ class MlOutputsTest(unittest.TestCase):
         self.assertFalse(os.path.exists(path + ".fmr-tmp"))
         print(f"\ndataset.h5 {os.path.getsize(path)} bytes, sha256 {first[:16]}... for 1/2/3 ranks "
               "and after kill + rerun", file=sys.stderr)
+
+    def test_unreadable_volume_file_fails_every_rank_and_leaves_nothing(self):
+        out = os.path.join(self.tmp, "broken")
+        shutil.copytree(self.out["brain"], out)
+        for f in ("dataset.h5", "boxes.csv"):
+            os.unlink(os.path.join(out, f))
+        # The second volume (copied by rank 1 of 2) no longer has the recorded shape: rank 0 reads
+        # its tables fine and only rank 1 fails, in the independent copy phase.
+        with h5py.File(os.path.join(out, "recon", sorted(BRAIN)[1] + ".h5"), "r+") as f:
+            del f["reconstruction"]
+            f["reconstruction"] = np.zeros((2, 2, 2), np.float32)
+        p = ft.run(self.build_args("brain", 2, out), check=False, timeout=600)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(sorted(BRAIN)[1], p.stderr)
+        left = sorted(os.listdir(out))
+        self.assertNotIn("dataset.h5", left)
+        self.assertFalse([f for f in left if f.endswith(".fmr-tmp")], left)
 
     def test_dataset_contents_against_numpy(self):
         for anatomy, r in RUNS.items():
