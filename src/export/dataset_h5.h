@@ -37,6 +37,14 @@ int fmr__h5_attr_u64(hid_t obj, const char *name, const uint64_t *v, size_t n);
 int fmr__h5_attr_f64(hid_t obj, const char *name, double v);
 int fmr__h5_attr_strs(hid_t obj, const char *name, const char *const *v, size_t n);
 
+/* The settings that make both files byte-reproducible: HDF5 1.8 objects, no object times,
+ * contiguous datasets. gcpl may be -1. Returns < 0 on error. */
+int fmr__h5_reproducible(hid_t fapl, hid_t fcpl, hid_t gcpl, hid_t dcpl);
+
+/* A dataset of `rank` dims with creation list dcpl (the caller closes it); < 0 on error. */
+hid_t fmr__h5_create_dataset(hid_t loc, const char *name, hid_t ftype, int rank,
+                             const hsize_t *dims, hid_t dcpl);
+
 /* uint8/16/32/64 little-endian for a mask pixel of `bytes` (H5I_INVALID_HID-like -1 otherwise):
  * a predefined type, not to be closed. */
 hid_t fmr__mask_file_type(size_t bytes);

@@ -3,6 +3,7 @@
 #include "fmr/export/dataset.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,19 +192,30 @@ hid_t fmr__mask_mem_type(size_t bytes) {
        : bytes == 4 ? H5T_NATIVE_UINT32 : bytes == 8 ? H5T_NATIVE_UINT64 : (hid_t)-1;
 }
 
+int fmr__h5_reproducible(hid_t fapl, hid_t fcpl, hid_t gcpl, hid_t dcpl) {
+  if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+      H5Pset_obj_track_times(fcpl, 0) < 0 || (gcpl >= 0 && H5Pset_obj_track_times(gcpl, 0) < 0) ||
+      H5Pset_obj_track_times(dcpl, 0) < 0 || H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0)
+    return -1;
+  return 0;
+}
+
+hid_t fmr__h5_create_dataset(hid_t loc, const char *name, hid_t ftype, int rank,
+                             const hsize_t *dims, hid_t dcpl) {
+  hid_t s = H5Screate_simple(rank, dims, NULL);
+  if (s < 0) return -1;
+  hid_t d = H5Dcreate2(loc, name, ftype, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Sclose(s);
+  return d;
+}
+
 /* A contiguous dataset written whole. */
 static int put_dataset(hid_t file, const char *name, hid_t ftype, hid_t mtype, int rank,
                        const hsize_t *dims, const void *buf, hid_t dcpl) {
-  hid_t s = H5Screate_simple(rank, dims, NULL);
-  if (s < 0) return -1;
-  hid_t d = H5Dcreate2(file, name, ftype, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  int rc = -1;
-  if (d >= 0) {
-    rc = H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
-    if (H5Dclose(d) < 0) rc = -1;
-  }
-  H5Sclose(s);
-  return rc;
+  hid_t d = fmr__h5_create_dataset(file, name, ftype, rank, dims, dcpl);
+  if (d < 0) return -1;
+  int rc = H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+  return H5Dclose(d) < 0 ? -1 : rc;
 }
 
 static uint64_t pixel_at(const void *mask, size_t pb, size_t i) {
@@ -250,10 +262,7 @@ int fmr_dataset_volume_write(const char *path, const fmr_dataset_attrs *a, const
   fapl = H5Pcreate(H5P_FILE_ACCESS);
   fcpl = H5Pcreate(H5P_FILE_CREATE);
   dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  if (fapl < 0 || fcpl < 0 || dcpl < 0 ||
-      H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
-      H5Pset_obj_track_times(fcpl, 0) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0 ||
-      H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0) {
+  if (fapl < 0 || fcpl < 0 || dcpl < 0 || fmr__h5_reproducible(fapl, fcpl, -1, dcpl) < 0) {
     rc = fmr_err_set(err, FMR_EHDF5, "%s: property lists: %s", path,
                      fmr__h5_error_detail(detail, sizeof detail));
     goto done;

@@ -139,15 +139,6 @@ static hid_t box_type(const layout *l, int file) {
   return bad ? -1 : t;
 }
 
-static hid_t create_dataset(hid_t loc, const char *name, hid_t ftype, int rank,
-                            const hsize_t *dims, hid_t dcpl) {
-  hid_t s = H5Screate_simple(rank, dims, NULL);
-  if (s < 0) return -1;
-  hid_t d = H5Dcreate2(loc, name, ftype, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  H5Sclose(s);
-  return d;
-}
-
 /* Copy one dataset of a per-volume file into its preallocated place (independent write). */
 static int copy_volume_data(hid_t src, const char *name, hid_t dst, hid_t mtype, size_t bytes,
                             size_t n) {
@@ -191,9 +182,7 @@ static int build_h5(MPI_Comm comm, int rank, int size, const fmr_dataset_input *
   if (fapl < 0 || fcpl < 0 || gcpl < 0 || dcpl < 0 ||
       H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
       H5Pset_all_coll_metadata_ops(fapl, 1) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0 ||
-      H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
-      H5Pset_obj_track_times(fcpl, 0) < 0 || H5Pset_obj_track_times(gcpl, 0) < 0 ||
-      H5Pset_obj_track_times(dcpl, 0) < 0 || H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0 ||
+      fmr__h5_reproducible(fapl, fcpl, gcpl, dcpl) < 0 ||
       H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
       H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0) {
     rc = fmr_err_set(err, FMR_EHDF5, "dataset.h5: property lists: %s",
@@ -227,9 +216,9 @@ static int build_h5(MPI_Comm comm, int rank, int size, const fmr_dataset_input *
     hsize_t dims[3] = {v->attrs.slices, v->attrs.h, v->attrs.w};
     hid_t g = H5Gcreate2(vgroup, v->attrs.name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     int bad = g < 0 || fmr__dataset_put_attrs(g, &v->attrs) < 0 ||
-              (recon[i] = create_dataset(g, "reconstruction", H5T_IEEE_F32LE, 3, dims, dcpl)) < 0 ||
+              (recon[i] = fmr__h5_create_dataset(g, "reconstruction", H5T_IEEE_F32LE, 3, dims, dcpl)) < 0 ||
               (v->mask_pixel_bytes &&
-               (mask[i] = create_dataset(g, "mask", fmr__mask_file_type(v->mask_pixel_bytes), 3,
+               (mask[i] = fmr__h5_create_dataset(g, "mask", fmr__mask_file_type(v->mask_pixel_bytes), 3,
                                          dims, dcpl)) < 0);
     if (g >= 0) H5Gclose(g);
     if (bad) {
@@ -240,8 +229,8 @@ static int build_h5(MPI_Comm comm, int rank, int size, const fmr_dataset_input *
   }
   if ((st_f = slice_type(&l, 1)) < 0 || (st_m = slice_type(&l, 0)) < 0 ||
       (bt_f = box_type(&l, 1)) < 0 || (bt_m = box_type(&l, 0)) < 0 ||
-      (dslices = create_dataset(file, "slices", st_f, 1, &nslices, dcpl)) < 0 ||
-      (dboxes = create_dataset(file, "boxes", bt_f, 1, &nrows, dcpl)) < 0) {
+      (dslices = fmr__h5_create_dataset(file, "slices", st_f, 1, &nslices, dcpl)) < 0 ||
+      (dboxes = fmr__h5_create_dataset(file, "boxes", bt_f, 1, &nrows, dcpl)) < 0) {
     rc = fmr_err_set(err, FMR_ESTORAGE, "%s: tables: %s", tmp,
                      fmr__h5_error_detail(detail, sizeof detail));
     goto done;

@@ -39,19 +39,6 @@ static int fail(const fmr_err *e) {
   return 1;
 }
 
-static void header_absent(fmr_header *h) {
-  memset(h, 0, sizeof *h);
-  fmr_space *sp[2] = {&h->encoded, &h->recon};
-  for (int i = 0; i < 2; i++) {
-    sp[i]->matrix_x = sp[i]->matrix_y = sp[i]->matrix_z = -1;
-    sp[i]->fov_x = sp[i]->fov_y = sp[i]->fov_z = NAN;
-  }
-  h->e1_min = h->e1_max = h->e1_center = -1;
-  h->field_strength_t = h->h1_frequency_hz = NAN;
-  h->tr_ms = h->te_ms = h->ti_ms = h->flip_angle_deg = h->echo_spacing_ms = NAN;
-  h->receiver_channels = -1;
-}
-
 static fmr_dicom_series series_of(const vol *v, const char *anatomy, int fud, int flr) {
   fmr_dicom_series s = {.volume = v->name, .acquisition = v->acquisition, .anatomy = anatomy,
                         .hdr = &v->hdr, .uid_root = "2.25", .date = "20200101",
@@ -75,10 +62,12 @@ static int describe(const char *path, const char *anatomy, int fud, int flr, int
   snprintf(v->name, sizeof v->name, "%.*s", (int)(strlen(base) - 3), base);
   snprintf(v->input, sizeof v->input, "%s", base);
   snprintf(v->acquisition, sizeof v->acquisition, "%s", info->acquisition);
-  header_absent(&v->hdr);
-  if (info->header_len && (rc = fmr_header_parse(info->header_xml, info->header_len, path,
-                                                 &v->hdr, err)))
+  /* Synthetic inputs always carry a header (the run handles files without one). */
+  if (!info->header_len) {
+    rc = fmr_err_set(err, FMR_EFORMAT, "%s: no ismrmrd_header", path);
     goto done;
+  }
+  if ((rc = fmr_header_parse(info->header_xml, info->header_len, path, &v->hdr, err))) goto done;
   fmr_reconstruct_opts o = {FMR_SOURCE_KSPACE, fud, flr};
   if ((rc = fmr_reconstruct_frame(info, &v->hdr, &o, path, &v->h, &v->w, err))) goto done;
   fmr_dicom_series s = series_of(v, anatomy, fud, flr);
