@@ -23,6 +23,7 @@ pkgs=(
   libhdf5-openmpi-dev hdf5-tools
   libfftw3-dev libfftw3-mpi-dev
   libdcmtk-dev dcmtk
+  libnifti2-dev
   libyaml-dev libxml2-dev libjansson-dev libssl-dev libpng-dev zlib1g-dev
 )
 if [ "$want_test" -eq 1 ]; then

@@ -327,6 +327,8 @@ typedef struct vol {
   size_t nboxes, capboxes;
   int *study;
   size_t nstudy, capstudy;
+  fmr_row *all; /* every readable row (the public `all`) */
+  size_t nall, capall;
   const char **problems;
   size_t nproblems, capproblems;
 } vol;
@@ -550,14 +552,17 @@ static int take_row(parser *p, const field *f, size_t line) {
   }
   int dup = seen_row(p, f);
   if (dup < 0) return dup;
+  int id; /* a duplicate's label is already interned: this adds nothing to the vocabulary */
+  rc = intern_label(p, lab, &id);
+  if (rc) return rc;
+  if (grow(&v->all, &v->capall, v->nall + 1, sizeof *v->all)) return FMR_ENOMEM;
+  v->all[v->nall++] = (fmr_row){
+      {(long)slice, (long)c[0], (long)c[1], (long)c[2], (long)c[3], id, line}, study, dup};
   if (dup) {
     v->pub.duplicates++;
     a->totals.duplicates++;
     return 0;
   }
-  int id;
-  rc = intern_label(p, lab, &id);
-  if (rc) return rc;
   if (study) {
     if (grow(&v->study, &v->capstudy, v->nstudy + 1, sizeof *v->study)) return FMR_ENOMEM;
     v->study[v->nstudy++] = id;
@@ -633,6 +638,7 @@ static int finish(parser *p) {
   for (size_t i = 0; i < a->nvols; i++) {
     vol *v = a->vols[i];
     for (size_t j = 0; j < v->nboxes; j++) v->boxes[j].label = remap[v->boxes[j].label];
+    for (size_t j = 0; j < v->nall; j++) v->all[j].box.label = remap[v->all[j].box.label];
     for (size_t j = 0; j < v->nstudy; j++) v->study[j] = remap[v->study[j]];
     if (v->nstudy > 1) qsort(v->study, v->nstudy, sizeof *v->study, cmp_int);
     size_t u = 0;
@@ -645,6 +651,8 @@ static int finish(parser *p) {
     v->pub.boxes = v->boxes;
     v->pub.nstudy = v->nstudy;
     v->pub.study_labels = v->study;
+    v->pub.nall = v->nall;
+    v->pub.all = v->all;
     v->pub.nproblems = v->nproblems;
     v->pub.problems = v->problems;
   }
@@ -756,6 +764,7 @@ void fmr_annotations_free(fmr_annotations **pa) {
     free(v->name);
     free(v->boxes);
     free(v->study);
+    free(v->all);
     free(v->problems);
     free(v);
   }

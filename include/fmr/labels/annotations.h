@@ -19,6 +19,12 @@ typedef struct fmr_box {
   size_t line;               /* line of the CSV the row came from (1-based, header is line 1) */
 } fmr_box;
 
+/* A readable row as the box table (export/boxes.h) lists it: study-level coordinates are 0. */
+typedef struct fmr_row {
+  fmr_box box;
+  int study_level, duplicate;
+} fmr_row;
+
 /* One volume's rows, in CSV order, exact duplicates already removed (and counted). */
 typedef struct fmr_volume_annotations {
   const char *name;
@@ -35,6 +41,10 @@ typedef struct fmr_volume_annotations {
   const char *csv;             /* the path given to fmr_annotations_parse (for messages) */
   size_t study_rows;           /* study-level rows kept (duplicates excluded) */
   size_t degenerate;           /* boxes with width or height <= 0 */
+  /* Every readable row in CSV order, study-level rows and exact duplicates included (flagged;
+   * study-level coordinates are 0), for the per-row box table. */
+  size_t nall;
+  const fmr_row *all;
 } fmr_volume_annotations;
 /* Counting rules, per volume and in the totals:
  * - rows = boxes + study_rows + duplicates + nproblems: every CSV row naming the volume.
