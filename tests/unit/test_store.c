@@ -14,7 +14,7 @@
 
 #include "fmr/output/store.h"
 #include "fmr/util/fsutil.h"
-#include "fmr_test_tools.h"
+#include "fmr_test_fs.h"
 
 static char base[256];
 
@@ -149,14 +149,6 @@ static void test_sweep(void) {
   fmr_store_free(&s);
 }
 
-static void sha256sum(const char *path, char out[65]) {
-  char cmd[700], text[256];
-  snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
-  CHECK_INT_EQ(run(cmd, text, sizeof text), 0);
-  memcpy(out, text, 64);
-  out[64] = '\0';
-}
-
 static void test_stage_reuse(void) {
   char dir[512], path[700], sha[65], oracle[65], rel[256];
   fmr_store *s = NULL;
@@ -233,29 +225,10 @@ static void test_stage_reuse(void) {
   fmr_store_free(&s);
 }
 
-/* No *.fmr-tmp anywhere below dir. */
-static int count_tmp(const char *dir) {
-  char cmd[600], out[4096];
-  snprintf(cmd, sizeof cmd, "find '%s' -name '*" FMR_TMP_SUFFIX "' | wc -l", dir);
-  if (run(cmd, out, sizeof out) != 0) return -1;
-  return atoi(out);
-}
-
 static void test_storage_faults(void) {
-  if (geteuid() != 0) {
-    fprintf(stderr, "test_storage_faults: not root, cannot mount a tmpfs: SKIPPED\n");
-    return;
-  }
   char mnt[512], cmd[700], out[1024];
   snprintf(mnt, sizeof mnt, "%s/tmpfs", base);
-  CHECK_INT_EQ(mkdir(mnt, 0777), 0);
-  snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=1m tmpfs '%s'", mnt);
-  int mounted = run(cmd, out, sizeof out) == 0;
-  CHECK(mounted);
-  if (!mounted) {
-    fprintf(stderr, "mount: %s\n", out);
-    return;
-  }
+  if (mount_tmpfs(mnt, "1m", "test_storage_faults") != 0) return;
   fmr_store *s = NULL;
   fmr_err err;
   CHECK_INT_EQ(fmr_store_open(mnt, &s, &err), 0);
@@ -265,7 +238,7 @@ static void test_storage_faults(void) {
   CHECK_INT_EQ(fmr_store_write(s, "masks/huge.h5", data, big, &err), FMR_ESTORAGE);
   CHECK(strstr(err.msg, "No space left on device") != NULL);
   CHECK(strstr(err.msg, "masks/huge.h5") != NULL);
-  CHECK_INT_EQ(count_tmp(mnt), 0);
+  CHECK_INT_EQ(count_files(mnt, "*" FMR_TMP_SUFFIX), 0);
 
   /* A staged file cut short: the writer saw ENOSPC in errno; abandon says so. */
   fmr_stage st;
@@ -276,7 +249,7 @@ static void test_storage_faults(void) {
   CHECK_INT_EQ(fmr_store_abandon(s, &st, rc, &err), FMR_ESTORAGE);
   CHECK(strstr(err.msg, st.final) != NULL);
   CHECK(strstr(err.msg, FMR_TMP_SUFFIX) == NULL);
-  CHECK_INT_EQ(count_tmp(mnt), 0);
+  CHECK_INT_EQ(count_files(mnt, "*" FMR_TMP_SUFFIX), 0);
 
   /* Read-only: the system's words again. */
   snprintf(cmd, sizeof cmd, "mount -o remount,ro '%s'", mnt);

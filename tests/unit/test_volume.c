@@ -18,7 +18,7 @@
 #include "fmr/pipeline/volume.h"
 #include "fmr/synth/synth.h"
 #include "fmr/util/fsutil.h"
-#include "fmr_test_tools.h"
+#include "fmr_test_fs.h"
 
 #define VOL "file1000001"
 enum { SLICES = 3, COILS = 2, KH = 64, KW = 48, FH = 32, FW = 32 };
@@ -192,14 +192,6 @@ static int dicom_pixel(const char *path, int r, int c) {
   return (int16_t)(b[0] | b[1] << 8);
 }
 
-static void sha256sum(const char *path, char out[65]) {
-  char cmd[700], text[256];
-  snprintf(cmd, sizeof cmd, "sha256sum '%s'", path);
-  CHECK_INT_EQ(run(cmd, text, sizeof text), 0);
-  memcpy(out, text, 64);
-  out[64] = '\0';
-}
-
 /* Every string in j: none may be an absolute path or contain the test's base directory. */
 static void no_absolute(const json_t *j, const char *where) {
   if (json_is_string(j)) {
@@ -214,12 +206,6 @@ static void no_absolute(const json_t *j, const char *where) {
     json_t *v;
     json_object_foreach((json_t *)j, key, v) no_absolute(v, where);
   }
-}
-
-static int count_files(const char *dir, const char *pattern) {
-  char cmd[700], out[256];
-  snprintf(cmd, sizeof cmd, "find '%s' -name '%s' | wc -l", dir, pattern);
-  return run(cmd, out, sizeof out) == 0 ? atoi(out) : -1;
 }
 
 static int has_warning(const fmr_record *r, const char *needle) {
@@ -409,18 +395,9 @@ static void test_shim(const char *self) {
 }
 
 static void test_full_disk(const char *self) {
-  if (geteuid() != 0) {
-    fprintf(stderr, "test_full_disk: not root, cannot mount a tmpfs: SKIPPED\n");
-    return;
-  }
   char mnt[600], cmd[2048], out[4096];
   snprintf(mnt, sizeof mnt, "%s/tmpfs", base);
-  CHECK_INT_EQ(mkdir(mnt, 0777), 0);
-  snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=1m tmpfs '%s'", mnt);
-  if (run(cmd, out, sizeof out) != 0) {
-    FMR__FAIL("mount: %s", out);
-    return;
-  }
+  if (mount_tmpfs(mnt, "1m", "test_full_disk") != 0) return;
   /* Fill it but for a few pages, so the disk fills up part-way through the volume. */
   snprintf(cmd, sizeof cmd,
            "mkdir '%s/out' && dd if=/dev/zero of='%s/reserve' bs=4k count=3 2>/dev/null; "
