@@ -2,7 +2,8 @@
  * file lies under a chosen directory, with a chosen errno, by calling nothing (the real call is not
  * made). Test-only; never linked into the tool.
  *
- *   FMR_FAILIO_OP     write | fsync | rename       (which call to fail)
+ *   FMR_FAILIO_OP     write | pwrite | fsync | rename   (which call to fail; HDF5 writes with
+ *                     pwrite)
  *   FMR_FAILIO_N      1-based count of matching calls; the Nth fails
  *   FMR_FAILIO_ERRNO  ENOSPC | EDQUOT | EROFS | EIO | EFBIG  (default ENOSPC)
  *   FMR_FAILIO_UNDER  only calls on files whose path starts with this (default: every file)
@@ -67,6 +68,16 @@ ssize_t write(int fd, const void *buf, size_t count) {
     return -1;
   }
   return real(fd, buf, count);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
+  static ssize_t (*real)(int, const void *, size_t, off_t);
+  if (!real) real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+  if (want("pwrite") && fd > 2 && fd_under(fd) && strike()) {
+    errno = chosen_errno();
+    return -1;
+  }
+  return real(fd, buf, count, offset);
 }
 
 int fsync(int fd) {
