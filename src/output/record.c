@@ -116,6 +116,86 @@ const char *fmr_record_status_name(fmr_status s) {
   return s == FMR_STATUS_OK ? "ok" : s == FMR_STATUS_MISSING ? "missing" : "failed";
 }
 
+/* ---- warnings summary ------------------------------------------------------------------- */
+
+typedef struct warn_kind {
+  char *text; /* the warning with every run of digits as "N" */
+  size_t volumes;
+  size_t last; /* the last volume counted: a volume counts once per kind */
+} warn_kind;
+
+static char *warning_shape(const char *w) {
+  char *out = malloc(strlen(w) + 1), *o = out;
+  if (!out) return NULL;
+  for (const char *p = w; *p;) {
+    if (*p >= '0' && *p <= '9') {
+      *o++ = 'N';
+      while (*p >= '0' && *p <= '9') p++;
+    } else {
+      *o++ = *p++;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+static int cmp_kinds(const void *a, const void *b) {
+  const warn_kind *x = a, *y = b;
+  if (x->volumes != y->volumes) return x->volumes < y->volumes ? 1 : -1;
+  return strcmp(x->text, y->text);
+}
+
+char *fmr_record_warnings_summary(fmr_record *const *records, size_t n) {
+  warn_kind *kinds = NULL;
+  size_t nk = 0, len = 1;
+  char *out = NULL;
+  int bad = 0;
+  for (size_t i = 0; i < n && !bad; i++) {
+    const fmr_record *r = records[i];
+    for (size_t k = 0; k < r->warnings.n && !bad; k++) {
+      char *shape = warning_shape(r->warnings.v[k]);
+      if (!shape) {
+        bad = 1;
+        break;
+      }
+      size_t j = 0;
+      while (j < nk && strcmp(kinds[j].text, shape) != 0) j++;
+      if (j < nk) {
+        free(shape);
+        if (kinds[j].last != i) kinds[j].volumes++;
+        kinds[j].last = i;
+        continue;
+      }
+      warn_kind *nkinds = realloc(kinds, (nk + 1) * sizeof *kinds);
+      if (!nkinds) {
+        free(shape);
+        bad = 1;
+        break;
+      }
+      kinds = nkinds;
+      kinds[nk].text = shape;
+      kinds[nk].volumes = 1;
+      kinds[nk].last = i;
+      nk++;
+    }
+  }
+  if (!bad) {
+    if (nk) qsort(kinds, nk, sizeof *kinds, cmp_kinds);
+    for (size_t j = 0; j < nk; j++) len += strlen(kinds[j].text) + 48;
+    out = malloc(len);
+  }
+  if (out) {
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t j = 0; j < nk; j++)
+      off += (size_t)snprintf(out + off, len - off, "%zu volume%s: %s\n", kinds[j].volumes,
+                              kinds[j].volumes == 1 ? "" : "s", kinds[j].text);
+  }
+  for (size_t j = 0; j < nk; j++) free(kinds[j].text);
+  free(kinds);
+  return out;
+}
+
 /* ---- to JSON ------------------------------------------------------------------------------- */
 
 static json_t *strlist_json(const fmr_strlist *l) {

@@ -189,7 +189,26 @@ static void test_malformed(void) {
   fmr_record_free(&r);
 }
 
+static void test_summary(void) {
+  fmr_record *a = fmr_record_new("a", "knee", "a.h5", 1), *b = fmr_record_new("b", "knee", "b.h5", 1),
+             *c = fmr_record_new("c", "knee", "c.h5", 0);
+  fmr_strlist_add(&a->warnings, "2 boxes clipped to the 320 x 320 frame");
+  fmr_strlist_add(&a->warnings, "no ISMRMRD header");
+  fmr_strlist_add(&b->warnings, "1 boxes clipped to the 320 x 368 frame");
+  fmr_record *recs[3] = {a, b, c};
+  char *s = fmr_record_warnings_summary(recs, 3);
+  CHECK_STR_EQ(s, "2 volumes: N boxes clipped to the N x N frame\n1 volume: no ISMRMRD header\n");
+  free(s);
+  s = fmr_record_warnings_summary(recs + 2, 1);
+  CHECK_STR_EQ(s, "");
+  free(s);
+  fmr_record_free(&a);
+  fmr_record_free(&b);
+  fmr_record_free(&c);
+}
+
 int main(void) {
+  test_summary();
   test_round_trip();
   test_missing_and_failed();
   test_malformed();

@@ -113,6 +113,11 @@ const fmr_output_file *fmr_record_output(const fmr_record *r, size_t i);
 size_t fmr_record_nwarnings(const fmr_record *r);
 const char *fmr_record_warning(const fmr_record *r, size_t i);
 
+/* The end-of-run summary of warnings (issue 11: a summary, not one line per occurrence): one
+ * line per kind of warning, "<volumes> volume(s): <the warning with its numbers as N>", most
+ * frequent first, ties by text. A malloc'd string ("" when there are none); NULL: no memory. */
+char *fmr_record_warnings_summary(fmr_record *const *records, size_t n);
+
 /* A static kind name for k ("other" for an unknown one): fmr_output_file.kind is never owned. */
 const char *fmr_record_kind(const char *k);
 
