@@ -109,7 +109,7 @@ class StoreTest(unittest.TestCase):
     def fault_then_rerun(self, ranks, op, n, errno_name, words):
         out = os.path.join(self.tmp, f"fault-{op}-{ranks}")
         config = self.config_for(f"fault-{op}-{ranks}", out)
-        env = {"LD_PRELOAD": SHIM, "FMR_FAILIO_OP": op, "FMR_FAILIO_N": str(n),
+        env = {"LD_PRELOAD": SHIM, "ASAN_OPTIONS": "verify_asan_link_order=0", "FMR_FAILIO_OP": op, "FMR_FAILIO_N": str(n),
                "FMR_FAILIO_ERRNO": errno_name, "FMR_FAILIO_UNDER": out}
         p = ft.pipeline(config, ranks, check=False, extra_env=env)
         self.assertNotEqual(p.returncode, 0, p.stderr)

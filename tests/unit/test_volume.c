@@ -386,6 +386,8 @@ static void test_shim(const char *self) {
     char outdir[600], cmd[2048], out[4096];
     snprintf(outdir, sizeof outdir, "%s/shim%zu", base, i);
     snprintf(cmd, sizeof cmd,
+             /* ASan (FMR_SANITIZE) wants its runtime first; the shim only wraps libc calls. */
+             "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 "
              "LD_PRELOAD='%s' FMR_FAILIO_OP=%s FMR_FAILIO_N=%s FMR_FAILIO_ERRNO=%s "
              "FMR_FAILIO_UNDER='%s' '%s' --child '%s' '%s'",
              FMR_FAILIO_SHIM, cases[i].op, cases[i].n, cases[i].errno_name, outdir, self, base,
