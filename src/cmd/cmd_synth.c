@@ -2,8 +2,9 @@
  *
  * Volume names come from the command line or a fastMRI+ file list, so the annotation CSVs line up
  * with the synthetic files; with --slices-from every volume gets enough slices for its boxes. Each
- * file is written to "<name>.h5.tmp" and renamed into place, so a killed run never leaves a file
- * that looks complete. No MPI here. */
+ * file is written under the temporary name of fsutil (FMR_TMP_SUFFIX) and committed (fsync, rename,
+ * directory fsync) by the same code as every output, so a killed run never leaves a file that
+ * looks complete. No MPI here. */
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -23,7 +24,7 @@
 
 #define SYNTH_SLICE_MARGIN 2   /* slices beyond the last annotated one */
 #define SYNTH_MIN_SLICES 4     /* fewest slices with --slices-from */
-#define SYNTH_MAX_NAME 200     /* leaves room for ".h5.tmp" within NAME_MAX */
+#define SYNTH_MAX_NAME 200     /* leaves room for ".h5" FMR_TMP_SUFFIX within NAME_MAX */
 #define SYNTH_MAX_INPUT (256u << 20)
 
 typedef struct synth_args {
@@ -186,31 +187,6 @@ static int names_from_arg(const char *arg, name_list *l, fmr_err *err) {
   }
 }
 
-/* Digits only (no sign, no blanks), within [lo, hi]. */
-/* mkdir -p */
-static int make_dirs(const char *dir, fmr_err *err) {
-  size_t n = strlen(dir);
-  char *p = malloc(n + 1);
-  if (!p) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", dir);
-  memcpy(p, dir, n + 1);
-  int rc = 0;
-  for (size_t i = 1; i <= n; i++) {
-    if (p[i] != '/' && p[i] != '\0') continue;
-    char c = p[i];
-    p[i] = '\0';
-    if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-      rc = fmr_err_set(err, FMR_EIO, "%s: cannot create directory: %s", p, strerror(errno));
-      break;
-    }
-    p[i] = c;
-  }
-  struct stat st;
-  if (rc == 0 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-    rc = fmr_err_set(err, FMR_EIO, "%s: not a directory", dir);
-  free(p);
-  return rc;
-}
-
 /* Slices for a volume: enough to hold its last annotated box, at least `min`. */
 static size_t slices_for(const fmr_annotations *ann, const char *name, size_t min) {
   const fmr_volume_annotations *va = ann ? fmr_annotations_find(ann, name) : NULL;
@@ -311,7 +287,7 @@ int fmr_cmd_synth(int argc, char **argv) {
     }
   }
 
-  if (make_dirs(out, &err) != 0) {
+  if (fmr_mkdirs(out, &err) != 0) {
     fprintf(stderr, "fastmri-regen synth: %s\n", err.msg);
     rc = FMR_EXIT_FAILED;
     goto done;
@@ -321,7 +297,7 @@ int fmr_cmd_synth(int argc, char **argv) {
     const char *name = names.v[k];
     char sub[32] = "";
     if (subdirs) snprintf(sub, sizeof sub, "/batch%zu", k % 2);
-    size_t plen = strlen(out) + strlen(sub) + strlen(name) + 16;
+    size_t plen = strlen(out) + strlen(sub) + strlen(name) + 16 + sizeof FMR_TMP_SUFFIX;
     free(final_path);
     free(tmp_path);
     final_path = malloc(plen);
@@ -332,13 +308,13 @@ int fmr_cmd_synth(int argc, char **argv) {
       goto done;
     }
     snprintf(final_path, plen, "%s%s", out, sub);
-    if (subdirs && make_dirs(final_path, &err) != 0) {
+    if (subdirs && fmr_mkdirs(final_path, &err) != 0) {
       fprintf(stderr, "fastmri-regen synth: %s\n", err.msg);
       failed++;
       continue;
     }
     snprintf(final_path, plen, "%s%s/%s.h5", out, sub, name);
-    snprintf(tmp_path, plen, "%s.tmp", final_path);
+    snprintf(tmp_path, plen, "%s" FMR_TMP_SUFFIX, final_path);
     o.slices = slices_from ? slices_for(ann, name, min_slices) : min_slices;
     fmr_err_clear(&err);
     if (fmr_synth_volume(tmp_path, name, &o, &err) != 0) {
@@ -346,10 +322,8 @@ int fmr_cmd_synth(int argc, char **argv) {
       failed++;
       continue;
     }
-    if (rename(tmp_path, final_path) != 0) {
-      fprintf(stderr, "fastmri-regen synth: %s: cannot rename to %s: %s\n", tmp_path, final_path,
-              strerror(errno));
-      remove(tmp_path);
+    if (fmr_commit_file(tmp_path, final_path, &err) != 0) { /* removes the temporary */
+      fprintf(stderr, "fastmri-regen synth: %s: %s\n", name, err.msg);
       failed++;
       continue;
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "fmr/output/store.h"
 #include "fmr/util/fsutil.h"
 
 const char *fmr__dcmtk_version(void);
@@ -42,10 +43,27 @@ json_t *fmr_manifest_library_versions(void) {
 }
 
 static int cmp_records(const void *a, const void *b) {
-  const json_t *ra = *(const json_t *const *)a, *rb = *(const json_t *const *)b;
-  const char *na = json_string_value(json_object_get(ra, "name"));
-  const char *nb = json_string_value(json_object_get(rb, "name"));
-  return strcmp(na ? na : "", nb ? nb : "");
+  const fmr_record *ra = *(const fmr_record *const *)a, *rb = *(const fmr_record *const *)b;
+  return strcmp(ra->name, rb->name);
+}
+
+const char *fmr_manifest_config_name(const fmr_config *cfg, const char *path, char *buf,
+                                     size_t n) {
+  /* config.c resolves a relative path as "<the config's directory>/<as written>". */
+  const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
+  size_t dlen = slash ? (size_t)(slash - cfg->path) + (slash == cfg->path) : 0;
+  const char *shown = path;
+  if (slash && strncmp(path, cfg->path, dlen) == 0 && path[dlen] == '/')
+    shown = path + dlen + 1;
+  else if (!slash && strncmp(path, "./", 2) == 0)
+    shown = path + 2;
+  else if (path[0] == '/') {
+    /* Written absolute in the config: its name only, the manifest never shows a mount point. */
+    const char *base = strrchr(path, '/');
+    shown = base[1] ? base + 1 : path;
+  }
+  snprintf(buf, n, "%s", shown);
+  return buf;
 }
 
 /* The effective settings, without paths: paths depend on where a run happens, not on what it
@@ -64,100 +82,85 @@ static json_t *config_json(const fmr_config *cfg) {
       cfg->time);
 }
 
-static int cmp_lines(const void *a, const void *b) {
-  /* Lines are "<64 hex>  <path>": order by path. */
-  return strcmp(*(const char *const *)a + 66, *(const char *const *)b + 66);
+static int cmp_files(const void *a, const void *b) {
+  return strcmp((*(const fmr_output_file *const *)a)->path,
+                (*(const fmr_output_file *const *)b)->path);
 }
 
 /* BagIt-style checksum list, so `cd OUTDIR && sha256sum -c manifest-sha256.txt` works without us. */
-static int write_checksums(const fmr_config *cfg, json_t *const *sorted, size_t n, fmr_err *err) {
-  size_t count = 0, cap = 0, total = 0;
-  char **lines = NULL;
-  int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++) {
-    json_t *outs = json_object_get(sorted[i], "outputs");
-    for (size_t k = 0; k < json_array_size(outs); k++) {
-      json_t *o = json_array_get(outs, k);
-      const char *sha = json_string_value(json_object_get(o, "sha256"));
-      const char *path = json_string_value(json_object_get(o, "path"));
-      if (!sha || !path || strlen(sha) != 64) continue;
-      if (count == cap) {
-        cap = cap ? 2 * cap : 1024;
-        char **nl = realloc(lines, cap * sizeof *nl);
-        if (!nl) {
-          rc = fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
-          break;
-        }
-        lines = nl;
-      }
-      size_t len = 64 + 2 + strlen(path) + 2;
-      lines[count] = malloc(len);
-      if (!lines[count]) {
-        rc = fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
-        break;
-      }
-      snprintf(lines[count], len, "%s  %s\n", sha, path);
-      total += len - 1;
-      count++;
+static int write_checksums(const fmr_store *store, fmr_record *const *sorted, size_t n,
+                           fmr_err *err) {
+  size_t count = 0, total = 0;
+  for (size_t i = 0; i < n; i++) count += sorted[i]->noutputs;
+  const fmr_output_file **files = calloc(count ? count : 1, sizeof *files);
+  if (!files) return fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
+  count = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < sorted[i]->noutputs; k++) {
+      const fmr_output_file *f = &sorted[i]->outputs[k];
+      if (strlen(f->sha256) != 64) continue;
+      files[count++] = f;
+      total += 64 + 2 + strlen(f->path) + 1;
     }
-  }
-  char *text = NULL;
-  if (!rc) {
-    qsort(lines, count, sizeof *lines, cmp_lines);
-    text = malloc(total + 1);
-    if (!text) rc = fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
-  }
+  if (count) qsort(files, count, sizeof *files, cmp_files);
+  char *text = malloc(total + 1);
+  int rc = 0;
+  if (!text) rc = fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
   if (!rc) {
     size_t off = 0;
-    for (size_t i = 0; i < count; i++) {
-      size_t l = strlen(lines[i]);
-      memcpy(text + off, lines[i], l);
-      off += l;
-    }
+    for (size_t i = 0; i < count; i++)
+      off += (size_t)sprintf(text + off, "%s  %s\n", files[i]->sha256, files[i]->path);
     text[off] = '\0';
-    char path[PATH_MAX];
-    rc = fmr_path_join(path, sizeof path, cfg->output_dir, "manifest-sha256.txt", err);
-    if (!rc) rc = fmr_write_file_atomic(path, text, off, err);
+    rc = fmr_store_write(store, "manifest-sha256.txt", text, off, err);
   }
   free(text);
-  for (size_t i = 0; i < count; i++) free(lines[i]);
-  free(lines);
+  free(files);
   return rc;
 }
 
-int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) {
+int fmr_manifest_write_records(const fmr_run_inputs *in, fmr_record *const *records, size_t n,
+                               fmr_err *err) {
   const fmr_config *cfg = in->cfg;
   int rc = 0;
   json_t *m = NULL, *vols = NULL;
   char *text = NULL;
-  size_t n = json_array_size(records);
-  json_t **sorted = calloc(n ? n : 1, sizeof *sorted);
+  fmr_store *store = NULL;
+  fmr_record **sorted = calloc(n ? n : 1, sizeof *sorted);
   if (!sorted) return fmr_err_set(err, FMR_ENOMEM, "manifest: out of memory");
-  for (size_t i = 0; i < n; i++) sorted[i] = json_array_get(records, i);
-  qsort(sorted, n, sizeof *sorted, cmp_records);
+  if (n) memcpy(sorted, records, n * sizeof *sorted);
+  /* qsort's array may not be NULL even for no elements (C11 7.22.5): guard the empty run. */
+  if (n) qsort(sorted, n, sizeof *sorted, cmp_records);
 
-  size_t ok = 0, failed = 0, missing = 0, outputs = 0;
+  size_t ok = 0, failed = 0, missing = 0, outputs = 0, warnings = 0;
   json_int_t bytes = 0;
   vols = json_array();
-  for (size_t i = 0; i < n; i++) {
-    const char *st = json_string_value(json_object_get(sorted[i], "status"));
-    if (st && strcmp(st, "ok") == 0) ok++;
-    else if (st && strcmp(st, "missing") == 0) missing++;
+  for (size_t i = 0; vols && i < n; i++) {
+    fmr_status st = sorted[i]->status;
+    if (st == FMR_STATUS_OK) ok++;
+    else if (st == FMR_STATUS_MISSING) missing++;
     else failed++;
-    json_t *outs = json_object_get(sorted[i], "outputs");
-    for (size_t k = 0; k < json_array_size(outs); k++) {
-      outputs++;
-      bytes += json_integer_value(json_object_get(json_array_get(outs, k), "bytes"));
+    outputs += sorted[i]->noutputs;
+    for (size_t k = 0; k < sorted[i]->noutputs; k++) bytes += (json_int_t)sorted[i]->outputs[k].bytes;
+    warnings += sorted[i]->warnings.n;
+    json_t *v = fmr_record_to_json(sorted[i]);
+    if (!v || json_array_append_new(vols, v)) {
+      rc = fmr_err_set(err, FMR_ENOMEM, "manifest: out of memory");
+      goto done;
     }
-    json_array_append(vols, sorted[i]);
   }
 
   json_t *vocab = json_array();
   for (size_t k = 0; k < fmr_annotations_vocab_size(in->ann); k++)
     json_array_append_new(vocab, json_string(fmr_annotations_vocab(in->ann, k)));
+  /* Rows name the CSV as the config does, not where it is mounted (SPEC 7). */
+  char csv_name[PATH_MAX];
+  fmr_manifest_config_name(cfg, cfg->annotations, csv_name, sizeof csv_name);
   json_t *problems = json_array();
-  for (size_t k = 0; k < fmr_annotations_nproblems(in->ann); k++)
-    json_array_append_new(problems, json_string(fmr_annotations_problem(in->ann, k)));
+  for (size_t k = 0; k < fmr_annotations_nproblems(in->ann); k++) {
+    char *p = fmr_path_replace(fmr_annotations_problem(in->ann, k), cfg->annotations, csv_name);
+    json_array_append_new(problems, p ? json_string(p) : NULL);
+    free(p);
+  }
   /* The whole CSV's counts (every volume, processed or not), so a reader sees the release's quirks
    * next to the vocabulary they shaped. */
   fmr_annotation_totals at;
@@ -173,7 +176,7 @@ int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) 
 
   /* Stable core first (format, volumes' shape is fixed by SPEC 7), then run-level facts. */
   m = json_pack("{s:s, s:b, s:I, s:{s:s, s:s, s:o}, s:{s:s, s:o}, s:{s:s, s:s, s:s?, s:s?, s:s, s:o, s:o, s:o}, "
-                "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
+                "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
                 "format", FMR_MANIFEST_FORMAT, "complete", in->remaining == 0, "remaining",
                 (json_int_t)in->remaining, "tool", "name", "fastmri-regen", "version",
                 FMR_VERSION, "libraries", libs, "config", "sha256", in->config_sha256,
@@ -184,7 +187,8 @@ int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) 
                 vocab, "csv_totals", csv_totals, "unreadable_rows", problems, "totals", "volumes",
                 (json_int_t)n, "ok",
                 (json_int_t)ok, "failed", (json_int_t)failed, "missing", (json_int_t)missing,
-                "outputs", (json_int_t)outputs, "bytes", bytes, "volumes", vols);
+                "outputs", (json_int_t)outputs, "bytes", bytes, "warnings",
+                (json_int_t)warnings, "volumes", vols);
   vols = NULL;
   if (!m) {
     rc = fmr_err_set(err, FMR_ENOMEM, "manifest: cannot build JSON");
@@ -195,16 +199,29 @@ int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) 
     rc = fmr_err_set(err, FMR_ENOMEM, "manifest: cannot serialise JSON");
     goto done;
   }
-  /* The checksum list first: the manifest's arrival marks the run's output as complete. */
-  rc = write_checksums(cfg, sorted, n, err);
+  rc = fmr_store_open(cfg->output_dir, &store, err);
   if (rc) goto done;
-  char path[PATH_MAX];
-  rc = fmr_path_join(path, sizeof path, cfg->output_dir, "manifest.json", err);
-  if (!rc) rc = fmr_write_file_atomic(path, text, strlen(text), err);
+  /* The checksum list first: the manifest's arrival marks the run's output as complete. */
+  rc = write_checksums(store, sorted, n, err);
+  if (!rc) rc = fmr_store_write(store, "manifest.json", text, strlen(text), err);
 done:
+  fmr_store_free(&store);
   free(text);
   json_decref(m);
   json_decref(vols);
   free(sorted);
+  return rc;
+}
+
+int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) {
+  size_t n = json_array_size(records);
+  fmr_record **recs = calloc(n ? n : 1, sizeof *recs);
+  if (!recs) return fmr_err_set(err, FMR_ENOMEM, "manifest: out of memory");
+  int rc = 0;
+  for (size_t i = 0; i < n && !rc; i++)
+    rc = fmr_record_from_json(json_array_get(records, i), &recs[i], err);
+  if (!rc) rc = fmr_manifest_write_records(in, recs, n, err);
+  for (size_t i = 0; i < n; i++) fmr_record_free(&recs[i]);
+  free(recs);
   return rc;
 }

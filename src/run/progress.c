@@ -153,8 +153,7 @@ static const char *exit_meaning(int st) {
   }
 }
 
-void fmr_summary_print(const fmr_summary *s, const char *const *warnings, const size_t *counts,
-                       size_t nwarnings, FILE *f) {
+void fmr_summary_print(const fmr_summary *s, const char *warnings, FILE *f) {
   char wall[32], b[32];
   fmr_format_duration(s->wall_seconds, wall, sizeof wall);
   fprintf(f, "\nfastmri-regen run summary\n");
@@ -166,7 +165,7 @@ void fmr_summary_print(const fmr_summary *s, const char *const *warnings, const 
   fprintf(f, "  slices       %zu\n", s->slices);
   for (size_t k = 0; k < s->nkinds; k++) {
     fmr_format_bytes(s->kinds[k].bytes, b, sizeof b);
-    fprintf(f, "  %-12s %-8s %zu file%s, %s\n", k == 0 ? "outputs" : "", s->kinds[k].kind,
+    fprintf(f, "  %-12s %-10s %zu file%s, %s\n", k == 0 ? "outputs" : "", s->kinds[k].kind,
             s->kinds[k].files, s->kinds[k].files == 1 ? "" : "s", b);
   }
   fmr_format_bytes(s->kspace_bytes, b, sizeof b);
@@ -177,9 +176,12 @@ void fmr_summary_print(const fmr_summary *s, const char *const *warnings, const 
             b);
   if (s->manifest) fprintf(f, "  manifest     %s\n", s->manifest);
   fprintf(f, "  exit status  %d: %s\n", s->exit_status, exit_meaning(s->exit_status));
-  for (size_t i = 0; i < nwarnings && i < FMR_SUMMARY_WARNINGS; i++)
-    fprintf(f, "  %-12s %zu x %s\n", i == 0 ? "warnings" : "", counts[i], warnings[i]);
-  if (nwarnings > FMR_SUMMARY_WARNINGS)
-    fprintf(f, "  %-12s ... and %zu more kinds (manifest: volumes[].warnings)\n", "",
-            nwarnings - FMR_SUMMARY_WARNINGS);
+  size_t shown = 0;
+  for (const char *w = warnings; w && *w && shown < FMR_SUMMARY_WARNINGS; shown++) {
+    size_t n = strcspn(w, "\n");
+    fprintf(f, "  %-12s %.*s\n", shown == 0 ? "warnings" : "", (int)n, w);
+    w += n + (w[n] == '\n');
+    if (shown + 1 == FMR_SUMMARY_WARNINGS && *w)
+      fprintf(f, "  %-12s ... more in the manifest (volumes[].warnings)\n", "");
+  }
 }

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fmr/output/store.h"
 #include "fmr/util/fsutil.h"
-#include "fmr/dicom/uid.h"
 
 static int cmp_path(const void *a, const void *b) {
   const char *x = json_string_value(json_object_get(*(json_t *const *)a, "path"));
@@ -43,13 +43,26 @@ int fmr_verify_expected(const char *outdir, json_t **expected, fmr_err *err) {
     json_t *outs = json_object_get(json_array_get(vols, i), "outputs");
     for (size_t j = 0; j < json_array_size(outs); j++) list[k++] = json_array_get(outs, j);
   }
-  qsort(list, n, sizeof *list, cmp_path);
+  if (n) qsort(list, n, sizeof *list, cmp_path);
   json_t *arr = json_array();
   for (size_t i = 0; i < n; i++)
     json_array_append_new(arr, json_pack("{s:O, s:O, s:O}", "path", json_object_get(list[i], "path"),
                                          "bytes", json_object_get(list[i], "bytes"), "sha256",
                                          json_object_get(list[i], "sha256")));
   free(list);
+  /* An interrupted or stopped run (SPEC 7): intact files do not make the output complete. The
+   * entry travels with the others, so every rank's check reports it the same way. */
+  json_t *complete = json_object_get(m, "complete");
+  if (json_is_false(complete)) {
+    json_int_t remaining = json_integer_value(json_object_get(m, "remaining"));
+    json_t *e = json_pack("{s:s, s:I}", "path", "manifest.json", "incomplete", remaining);
+    size_t at = 0;
+    while (at < json_array_size(arr) &&
+           strcmp(json_string_value(json_object_get(json_array_get(arr, at), "path")),
+                  "manifest.json") < 0)
+      at++;
+    json_array_insert_new(arr, at, e);
+  }
   json_decref(m);
   *expected = arr;
   return 0;
@@ -59,25 +72,22 @@ json_t *fmr_verify_check(const char *outdir, const json_t *entry) {
   const char *rel = json_string_value(json_object_get(entry, "path"));
   const char *sha = json_string_value(json_object_get(entry, "sha256"));
   json_int_t bytes = json_integer_value(json_object_get(entry, "bytes"));
-  char path[PATH_MAX], got[65];
-  fmr_err err;
-  if (!rel || !sha || fmr_path_join(path, sizeof path, outdir, rel, &err))
+  const json_t *incomplete = json_object_get(entry, "incomplete");
+  if (incomplete) {
+    char detail[128];
+    snprintf(detail, sizeof detail, "%lld volumes still to do",
+             (long long)json_integer_value(incomplete));
+    return json_pack("{s:s, s:s, s:s}", "path", rel ? rel : "manifest.json", "problem",
+                     "incomplete", "detail", detail);
+  }
+  if (!rel || !sha || bytes < 0)
     return json_pack("{s:s, s:s, s:s}", "path", rel ? rel : "?", "problem", "changed", "detail",
                      "malformed manifest entry");
-  struct stat sb;
-  if (stat(path, &sb) != 0)
-    return json_pack("{s:s, s:s, s:s}", "path", rel, "problem", "missing", "detail",
-                     "no such file");
-  uint64_t got_bytes = 0;
-  if (fmr_sha256_file(path, got, &got_bytes, &err) != 0)
-    return json_pack("{s:s, s:s, s:s}", "path", rel, "problem", "missing", "detail", err.msg);
-  if ((json_int_t)got_bytes != bytes || strcmp(got, sha) != 0) {
-    char detail[256];
-    snprintf(detail, sizeof detail, "%llu bytes, sha256 %.16s..., manifest says %lld bytes, %.16s...",
-             (unsigned long long)got_bytes, got, (long long)bytes, sha);
-    return json_pack("{s:s, s:s, s:s}", "path", rel, "problem", "changed", "detail", detail);
-  }
-  return NULL;
+  char detail[256];
+  int st = fmr_store_check(outdir, rel, (uint64_t)bytes, sha, detail, sizeof detail);
+  if (st == FMR_STORE_INTACT) return NULL;
+  return json_pack("{s:s, s:s, s:s}", "path", rel, "problem",
+                   st == FMR_STORE_MISSING ? "missing" : "changed", "detail", detail);
 }
 
 static int is_expected(const json_t *expected, const char *rel) {
@@ -100,7 +110,7 @@ typedef struct unexpected_ctx {
 
 static int skip_state(void *ctx, const char *rel) {
   (void)ctx;
-  return strcmp(rel, ".fmr") == 0;
+  return strcmp(rel, FMR_STORE_STATE_DIR) == 0;
 }
 
 static int check_listed(void *ctx, const char *rel, const char *full) {

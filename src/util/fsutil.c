@@ -4,11 +4,35 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+int fmr_errno_is_storage(int e) {
+  switch (e) {
+    case ENOSPC:
+    case EDQUOT:
+    case EROFS:
+    case EIO:
+    case EFBIG:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+int fmr_err_sys(fmr_err *err, int e, const char *fmt, ...) {
+  char what[FMR_ERR_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return fmr_err_set(err, fmr_errno_is_storage(e) ? FMR_ESTORAGE : FMR_EIO, "%s: %s", what,
+                     strerror(e));
+}
 
 int fmr_read_file(const char *path, size_t max_bytes, char **data, size_t *len, fmr_err *err) {
   *data = NULL;
@@ -53,15 +77,15 @@ int fmr_mkdirs(const char *path, fmr_err *err) {
   size_t n = strlen(path);
   if (n == 0 || n >= sizeof tmp) return fmr_err_set(err, FMR_ERANGE, "%s: bad directory name", path);
   memcpy(tmp, path, n + 1);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
+  for (char *p = tmp + 1;; p++) {
+    if (*p != '/' && *p != '\0') continue;
+    char c = *p;
     *p = '\0';
     if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-      return fmr_err_set(err, FMR_EIO, "%s: cannot create directory: %s", tmp, strerror(errno));
-    *p = '/';
+      return fmr_err_sys(err, errno, "%s: cannot create directory", tmp);
+    *p = c;
+    if (!c) break;
   }
-  if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-    return fmr_err_set(err, FMR_EIO, "%s: cannot create directory: %s", tmp, strerror(errno));
   struct stat st;
   if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
     return fmr_err_set(err, FMR_EIO, "%s: exists and is not a directory", tmp);
@@ -77,11 +101,51 @@ int fmr_path_join(char *out, size_t out_size, const char *a, const char *b, fmr_
   return 0;
 }
 
+char *fmr_path_replace(const char *text, const char *from, const char *to) {
+  size_t lf = strlen(from), lt = strlen(to), count = 0;
+  if (lf == 0) return strdup(text);
+  for (const char *p = strstr(text, from); p; p = strstr(p + lf, from)) count++;
+  size_t n = strlen(text) + count * lt + 1;
+  char *out = malloc(n), *o = out;
+  if (!out) return NULL;
+  const char *p = text;
+  for (const char *q = strstr(p, from); q; q = strstr(p, from)) {
+    memcpy(o, p, (size_t)(q - p));
+    o += q - p;
+    memcpy(o, to, lt);
+    o += lt;
+    p = q + lf;
+  }
+  strcpy(o, p);
+  return out;
+}
+
 int fmr_tmp_path(const char *final_path, char *out, size_t out_size, fmr_err *err) {
   int n = snprintf(out, out_size, "%s%s", final_path, FMR_TMP_SUFFIX);
   if (n < 0 || (size_t)n >= out_size)
     return fmr_err_set(err, FMR_ERANGE, "%s: path too long", final_path);
   return 0;
+}
+
+int fmr_write_file(const char *path, const void *data, size_t len, fmr_err *err) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return fmr_err_sys(err, errno, "%s", path);
+  const unsigned char *p = data;
+  int rc = 0;
+  while (len > 0) {
+    ssize_t put = write(fd, p, len);
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) {
+      /* A zero-byte write on a regular file means the device took nothing: no space. */
+      rc = fmr_err_sys(err, put < 0 ? errno : ENOSPC, "%s", path);
+      break;
+    }
+    p += put;
+    len -= (size_t)put;
+  }
+  if (close(fd) != 0 && !rc) rc = fmr_err_sys(err, errno, "%s", path);
+  if (rc) unlink(path);
+  return rc;
 }
 
 static int fsync_path(const char *path, int directory) {
@@ -90,7 +154,9 @@ static int fsync_path(const char *path, int directory) {
   int rc = fsync(fd);
   /* Some file systems refuse fsync on directories; durability there is best effort. */
   if (rc != 0 && directory && (errno == EINVAL || errno == EBADF)) rc = 0;
+  int e = errno;
   close(fd);
+  errno = e;
   return rc;
 }
 
@@ -98,12 +164,12 @@ int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err) 
   if (fsync_path(tmp_path, 0) != 0) {
     int e = errno;
     unlink(tmp_path);
-    return fmr_err_set(err, FMR_EIO, "%s: fsync failed: %s", tmp_path, strerror(e));
+    return fmr_err_sys(err, e, "%s: fsync", final_path);
   }
   if (rename(tmp_path, final_path) != 0) {
     int e = errno;
     unlink(tmp_path);
-    return fmr_err_set(err, FMR_EIO, "%s: cannot rename into place: %s", final_path, strerror(e));
+    return fmr_err_sys(err, e, "%s: cannot rename into place", final_path);
   }
   char dir[PATH_MAX];
   const char *slash = strrchr(final_path, '/');
@@ -113,8 +179,7 @@ int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err) 
     if (n < sizeof dir) {
       memcpy(dir, final_path, n);
       dir[n] = '\0';
-      if (fsync_path(dir, 1) != 0)
-        return fmr_err_set(err, FMR_EIO, "%s: fsync failed: %s", dir, strerror(errno));
+      if (fsync_path(dir, 1) != 0) return fmr_err_sys(err, errno, "%s: fsync", dir);
     }
   }
   return 0;
@@ -123,25 +188,21 @@ int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err) 
 int fmr_write_file_atomic(const char *path, const void *data, size_t len, fmr_err *err) {
   char tmp[PATH_MAX];
   int rc = fmr_tmp_path(path, tmp, sizeof tmp, err);
-  if (rc) return rc;
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return fmr_err_set(err, FMR_EIO, "%s: %s", tmp, strerror(errno));
-  size_t put = fwrite(data, 1, len, f);
-  int close_rc = fclose(f);
-  if (put != len || close_rc != 0) {
-    unlink(tmp);
-    return fmr_err_set(err, FMR_EIO, "%s: write failed", tmp);
-  }
-  return fmr_commit_file(tmp, path, err);
+  if (!rc) rc = fmr_write_file(tmp, data, len, err);
+  if (!rc) rc = fmr_commit_file(tmp, path, err);
+  return rc;
 }
 
-static int walk_dir(const char *root, const char *rel, int (*skip_dir)(void *, const char *),
-                    fmr_walk_fn visit, void *ctx, fmr_err *err) {
-  char dir[PATH_MAX];
-  if (snprintf(dir, sizeof dir, "%s%s%s", root, rel[0] ? "/" : "", rel) >= (int)sizeof dir)
-    return fmr_err_set(err, FMR_ERANGE, "%s/%s: path too long", root, rel);
-  DIR *d = opendir(dir);
-  if (!d) return fmr_err_set(err, FMR_EIO, "%s: cannot read directory: %s", dir, strerror(errno));
+/* dfd is an open directory (consumed); rel its path below the root, for messages and visit. */
+static int walk_dir(int dfd, const char *root, const char *rel,
+                    int (*skip_dir)(void *, const char *), fmr_walk_fn visit, void *ctx,
+                    fmr_err *err) {
+  DIR *d = fdopendir(dfd);
+  if (!d) {
+    int e = errno;
+    close(dfd);
+    return fmr_err_sys(err, e, "%s/%s: cannot read directory", root, rel);
+  }
   int rc = 0;
   struct dirent *e;
   while (!rc && (e = readdir(d))) {
@@ -150,13 +211,21 @@ static int walk_dir(const char *root, const char *rel, int (*skip_dir)(void *, c
     if (snprintf(child, sizeof child, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >=
             (int)sizeof child ||
         snprintf(full, sizeof full, "%s/%s", root, child) >= (int)sizeof full) {
-      rc = fmr_err_set(err, FMR_ERANGE, "%s: path too long", dir);
+      rc = fmr_err_set(err, FMR_ERANGE, "%s/%s: path too long", root, rel);
       break;
     }
     struct stat sb;
-    if (lstat(full, &sb) != 0) continue; /* vanished meanwhile */
+    if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) continue; /* vanished */
     if (S_ISDIR(sb.st_mode)) {
-      if (!skip_dir || !skip_dir(ctx, child)) rc = walk_dir(root, child, skip_dir, visit, ctx, err);
+      if (skip_dir && skip_dir(ctx, child)) continue;
+      /* O_NOFOLLOW: a directory swapped for a link since the fstatat is not entered either. */
+      int cfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (cfd < 0) {
+        if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) continue;
+        rc = fmr_err_sys(err, errno, "%s: cannot read directory", full);
+        break;
+      }
+      rc = walk_dir(cfd, root, child, skip_dir, visit, ctx, err);
     } else {
       rc = visit(ctx, child, full);
     }
@@ -167,16 +236,7 @@ static int walk_dir(const char *root, const char *rel, int (*skip_dir)(void *, c
 
 int fmr_walk_files(const char *root, int (*skip_dir)(void *ctx, const char *rel), fmr_walk_fn visit,
                    void *ctx, fmr_err *err) {
-  return walk_dir(root, "", skip_dir, visit, ctx, err);
-}
-
-static int remove_if_tmp(void *ctx, const char *rel, const char *full) {
-  size_t n = strlen(rel), s = strlen(FMR_TMP_SUFFIX);
-  if (n > s && strcmp(rel + n - s, FMR_TMP_SUFFIX) == 0 && unlink(full) == 0) ++*(size_t *)ctx;
-  return 0;
-}
-
-int fmr_remove_tmp_files(const char *root, size_t *removed, fmr_err *err) {
-  *removed = 0;
-  return fmr_walk_files(root, NULL, remove_if_tmp, removed, err);
+  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fmr_err_sys(err, errno, "%s: cannot read directory", root);
+  return walk_dir(fd, root, "", skip_dir, visit, ctx, err);
 }

@@ -8,6 +8,7 @@
 
 #include "fmr/labels/annotations.h"
 #include "fmr/input/config.h"
+#include "fmr/output/record.h"
 #include "fmr/util/error.h"
 
 #ifdef __cplusplus
@@ -31,9 +32,20 @@ typedef struct fmr_run_inputs {
 /* Library versions as a JSON object (HDF5, FFTW, DCMTK, libyaml, libxml2, jansson, OpenSSL, MPI). */
 json_t *fmr_manifest_library_versions(void);
 
-/* Build and atomically write <output.dir>/manifest.json. `records` is an array of volume records
- * (any order; sorted by name here). Steals nothing. */
+/* Build and atomically write <output.dir>/manifest.json and manifest-sha256.txt through the store.
+ * records: n volume records in any order (sorted by name here); borrowed. The totals count
+ * volumes by status, outputs, bytes and warnings. */
+int fmr_manifest_write_records(const fmr_run_inputs *in, fmr_record *const *records, size_t n,
+                               fmr_err *err);
+
+/* Transitional (run/sched.c until the dispatch rewrite): the same from an array of record JSON. */
 int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err);
+
+/* A path from the config as the config names it (SPEC 7: no absolute path in the manifest):
+ * relative to the config file's directory as written there; a path written absolute shows only
+ * its file name. Written into buf (n bytes), which is returned. */
+const char *fmr_manifest_config_name(const fmr_config *cfg, const char *path, char *buf,
+                                     size_t n);
 
 /* Serialise JSON deterministically (fixed key order as inserted, 2-space indent, trailing newline)
  * into a malloc'd string. */

@@ -11,6 +11,7 @@
 #include "fmr/input/config.h"
 #include "fmr/util/error.h"
 #include "fmr/output/record.h"
+#include "fmr/output/store.h"
 #include "fmr/pipeline/task.h"
 
 #ifdef __cplusplus
@@ -29,20 +30,17 @@ typedef struct fmr_volume_task {
 /* Per-worker state reused across volumes (FFTW plans by shape). */
 typedef struct fmr_volume_ctx fmr_volume_ctx;
 
-/* cfg and ann are borrowed and must outlive the context. run_key identifies everything besides the
- * input file that decides the outputs (config text, annotation CSV, tool version): a volume's
- * earlier outputs are reused only under the same key. */
+/* cfg and ann are borrowed and must outlive the context. Opens the output store on
+ * cfg->output_dir (fmr_store_open: FMR_ECONFIG for a directory this tool does not own). run_key is
+ * used only by the transitional fmr_volume_process (fmr_volume_run takes task->key) and may be
+ * NULL. */
 int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, const char *run_key,
                        fmr_volume_ctx **out, fmr_err *err);
 void fmr_volume_ctx_free(fmr_volume_ctx **ctx);
 
-/* Process one volume and return its manifest record (a new JSON object; the caller owns it), or
- * NULL only when out of memory.
- * Resume: when <output.dir>/.fmr/records/<name>.json was written under the same run key for the
- * same input file (size and mtime) and every output it lists still has its recorded size and
- * SHA-256, that record is returned as is and *reused is set. Otherwise the volume's old outputs
- * are removed and it is redone: each output is written under a temporary name and renamed into
- * place, then the record is committed last; on failure the partial outputs are removed. */
+/* Transitional (run/sched.c until the dispatch rewrite): fmr_volume_run with a key made from the
+ * context's run key and the input file's identity, the record returned as a new JSON object (NULL
+ * only when out of memory); a storage fault becomes a failed record. */
 json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *task, int *reused);
 
 /* Called by the pipeline between slices, so a rank that also coordinates can answer the others
@@ -55,14 +53,20 @@ typedef struct fmr_volume_hooks {
 /* Process one planned volume. Returns 0 with *out set to its record (status ok, failed or missing:
  * a volume's failure is data), or a negative code when the run itself cannot go on: FMR_ESTORAGE
  * (the output storage failed: no space, quota, read-only, I/O error; err names the path and the
- * system's words) or FMR_ENOMEM. hooks may be NULL. *reused as for fmr_volume_process. */
+ * system's words; no temporary file and no record of the volume are left) or FMR_ENOMEM.
+ * hooks may be NULL.
+ * Resume: when the store holds a record committed under task->key and every output it lists still
+ * has its size and SHA-256, that record is returned and *reused set. Otherwise the volume's old
+ * files are removed and it is redone: every output staged and renamed into place through the
+ * store, the record committed last; a failed volume keeps no outputs. */
 int fmr_volume_run(fmr_volume_ctx *ctx, const fmr_task *task, const fmr_volume_hooks *hooks,
                    fmr_record **out, int *reused, fmr_err *err);
 
-/* Where a volume's committed record lives, relative to output.dir. */
-#define FMR_STATE_DIR ".fmr"
+/* Where a volume's committed record lives, relative to output.dir (the store's layout). */
+#define FMR_STATE_DIR FMR_STORE_STATE_DIR
 
-/* A record for a volume no worker could process (missing file): status "missing". */
+/* Transitional: a record for a volume no worker could process (missing file), status "missing".
+ * fmr_volume_run gives the same for a task without a path. */
 json_t *fmr_volume_record_missing(const fmr_config *cfg, const fmr_volume_task *task);
 
 #ifdef __cplusplus

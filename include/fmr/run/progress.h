@@ -63,9 +63,9 @@ typedef struct fmr_summary {
 
 void fmr_summary_add(fmr_summary *s, const fmr_record *r, size_t slices);
 
-/* warnings: (text, count) pairs, most frequent first, at most FMR_SUMMARY_WARNINGS shown. */
-void fmr_summary_print(const fmr_summary *s, const char *const *warnings, const size_t *counts,
-                       size_t nwarnings, FILE *f);
+/* warnings: fmr_record_warnings_summary's text (one line per kind, most frequent first; NULL or
+ * "" for none), of which the first FMR_SUMMARY_WARNINGS lines are shown. */
+void fmr_summary_print(const fmr_summary *s, const char *warnings, FILE *f);
 
 /* "1h 02m 03s", "4m 10s", "12 s" */
 void fmr_format_duration(double seconds, char *buf, size_t n);

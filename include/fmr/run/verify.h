@@ -12,11 +12,13 @@ extern "C" {
 #endif
 
 /* Load <outdir>/manifest.json and return its outputs as one flat array of {path, bytes, sha256},
- * sorted by path. */
+ * sorted by path. A manifest saying "complete": false adds one entry {"path": "manifest.json",
+ * "incomplete": <remaining>}, which fmr_verify_check reports as problem "incomplete" ("N volumes
+ * still to do"), so verify of an interrupted run fails even when every listed file is intact. */
 int fmr_verify_expected(const char *outdir, json_t **expected, fmr_err *err);
 
-/* Check one expected output; returns NULL when intact, else a new problem object
- * {"path", "problem": "missing" | "changed", "detail"}. */
+/* Check one expected output (the store's check: size and SHA-256); returns NULL when intact, else
+ * a new problem object {"path", "problem": "missing" | "changed" | "incomplete", "detail"}. */
 json_t *fmr_verify_check(const char *outdir, const json_t *entry);
 
 /* Files under outdir that the manifest does not list (bookkeeping files excepted: manifest.json,

@@ -4,11 +4,15 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "dcmtk/dcmdata/dcdict.h"
 #include "dcmtk/dcmdata/dcitem.h"
+#include "dcmtk/dcmdata/dcostrmb.h"
 #include "dcmtk/dcmdata/dcvr.h"
+#include "dcmtk/dcmdata/dcwcache.h"
 #include "dcmtk/ofstd/ofmem.h"
+#include "fmr/util/fsutil.h"
 
 int fmr__dcmtk_fail(char *msg, size_t msg_size, int code, const char *fmt, ...) {
   if (msg && msg_size) {
@@ -63,11 +67,43 @@ int fmr__dcmtk_require_dictionary(char *msg, size_t msg_size) {
 }
 
 int fmr__dcmtk_save(DcmFileFormat &file, const char *path, char *msg, size_t msg_size) {
+  // Encoded into memory and written with plain write(2) (fmr_write_file): DcmOutputFileStream
+  // reports a full disk as "I/O suspension or premature end of stream" and ignores a failing
+  // fclose, so a file cut short by ENOSPC could pass as written. The bytes are the same as
+  // saveFile's: the same write() call with the same options on another stream.
   // EWM_createNewMeta: a fresh meta header from the dataset (MediaStorageSOP*UID = SOP*UID), with
   // no leftovers; group lengths recalculated; no trailing padding.
-  OFCondition cond = file.saveFile(path, EXS_LittleEndianExplicit, EET_ExplicitLength,
-                                   EGL_recalcGL, EPD_withoutPadding, 0, 0, EWM_createNewMeta);
+  std::vector<unsigned char> bytes;
+  std::vector<unsigned char> chunk(1 << 20);
+  DcmOutputBufferStream out(chunk.data(), static_cast<offile_off_t>(chunk.size()));
+  DcmWriteCache wcache;
+  auto drain = [&] {
+    void *data = NULL;
+    offile_off_t len = 0;
+    out.flushBuffer(data, len);
+    if (len > 0) {
+      const unsigned char *p = static_cast<const unsigned char *>(data);
+      bytes.insert(bytes.end(), p, p + len);
+    }
+  };
+  file.transferInit();
+  OFCondition cond;
+  for (;;) {
+    cond = file.write(out, EXS_LittleEndianExplicit, EET_ExplicitLength, &wcache, EGL_recalcGL,
+                      EPD_withoutPadding, 0, 0, 0, EWM_createNewMeta);
+    if (cond != EC_StreamNotifyClient) break;
+    drain();
+  }
+  file.transferEnd();
+  if (cond.good()) {
+    out.flush();
+    drain();
+  }
   if (cond.bad())
-    return fmr__dcmtk_fail(msg, msg_size, FMR_EIO, "%s: cannot write: %s", path, cond.text());
+    return fmr__dcmtk_fail(msg, msg_size, FMR_EDICOM, "%s: cannot encode: %s", path, cond.text());
+  fmr_err err;
+  fmr_err_clear(&err);
+  int rc = fmr_write_file(path, bytes.data(), bytes.size(), &err);
+  if (rc) return fmr__dcmtk_fail(msg, msg_size, rc, "%s", err.msg);
   return 0;
 }

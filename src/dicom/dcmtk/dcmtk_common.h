@@ -31,8 +31,9 @@ int fmr__dcmtk_insert_attr(DcmDataset &ds, const fmr__dcmtk_attr &a, bool replac
 int fmr__dcmtk_require_dictionary(char *msg, size_t msg_size);
 
 // Save `file` at `path` as Explicit VR Little Endian: a fresh meta header from the dataset
-// (MediaStorageSOP*UID = SOP*UID), group lengths recalculated, no trailing padding. Returns 0 or
-// FMR_EIO with the reason in msg.
+// (MediaStorageSOP*UID = SOP*UID), group lengths recalculated, no trailing padding. Returns 0,
+// FMR_EDICOM (cannot encode) or fmr_write_file's code (FMR_ESTORAGE for a full, read-only or
+// failing disk, the message "<path>: <the system's words>").
 int fmr__dcmtk_save(DcmFileFormat &file, const char *path, char *msg, size_t msg_size);
 
 // The extern "C" entry points: clear msg, run `body` (which returns 0 or a negative FMR_E* code),

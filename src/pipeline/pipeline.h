@@ -1,0 +1,57 @@
+/* Internals shared by the per-volume pipeline's files: volume.c (the flow), writers.c (the table
+ * of output kinds and their one life cycle), annotate.c (the record's label statistics and the
+ * mask they come from). Library-internal: double-underscore names. No MPI here. */
+#ifndef FMR_PIPELINE_INTERNAL_H
+#define FMR_PIPELINE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fmr/dicom/dicom.h"
+#include "fmr/dicom/seg.h"
+#include "fmr/input/config.h"
+#include "fmr/labels/annotations.h"
+#include "fmr/output/record.h"
+#include "fmr/output/store.h"
+#include "fmr/pipeline/task.h"
+#include "fmr/recon/header.h"
+#include "fmr/recon/kspace.h"
+#include "fmr/recon/scale.h"
+#include "fmr/util/error.h"
+
+/* One volume between reconstruction and its record: what every writer reads. */
+typedef struct fmr__vol {
+  const fmr_config *cfg;
+  const fmr_task *task;
+  const fmr_store *store;
+  fmr_kspace_info info; /* scalars only (header_xml not kept) */
+  fmr_header hdr;
+  size_t h, w;
+  const int16_t *pixels; /* slices*h*w, image frame */
+  fmr_scaling scaling;
+  fmr_dicom_series series;
+  /* Annotations (reviewed volumes with an annotation output on; else mask is NULL). */
+  const fmr_annotations *ann;
+  const fmr_volume_annotations *va; /* NULL: no rows */
+  void *mask;                       /* slices*h*w pixels of pb bytes, image frame */
+  size_t pb, nvocab;
+  const char **vocab;
+  const fmr_seg_codes *codes;       /* NULL when unreadable */
+  const char *codes_problem;        /* why codes is NULL */
+  fmr_record *rec;
+} fmr__vol;
+
+/* Rasterise the volume's rows into v->mask and put the label statistics, study labels, problems
+ * and box warnings into v->rec. */
+int fmr__annotate(fmr__vol *v, fmr_err *err);
+void fmr__annotate_release(fmr__vol *v);
+/* Reverse the rows and/or columns of every slice of a slices x h x w mask (pb bytes a pixel). */
+void fmr__flip_mask(void *mask, size_t slices, size_t h, size_t w, size_t pb, int rows, int cols);
+
+/* Does some enabled writer need the annotation mask for this volume? */
+int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed);
+/* Write every enabled output kind, committing each file and listing it in v->rec. On failure the
+ * files written so far stay listed (the caller removes them); FMR_ESTORAGE for the storage. */
+int fmr__write_outputs(fmr__vol *v, fmr_err *err);
+
+#endif

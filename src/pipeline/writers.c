@@ -1,0 +1,193 @@
+/* The writer table: every output kind is one row {kind, config switch, applies-to, count, write};
+ * the life cycle (path from the store, stage, write, commit + hash, record, fault
+ * classification) is written once, in fmr__write_outputs. Adding a kind: one row in the store's
+ * kind table (its path rule), one writer and one row here. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmr/labels/masks.h"
+#include "fmr/labels/preview.h"
+#include "pipeline/pipeline.h"
+
+typedef enum { FOR_ALL = 0, FOR_REVIEWED } applies_to;
+
+typedef struct writer {
+  const char *kind;     /* the store's kind: path rule and manifest name */
+  size_t enabled;       /* offsetof the int switch in fmr_config */
+  applies_to to;        /* reviewed: only volumes in the fastMRI+ file list get one */
+  /* How many files this volume gets (0: none, e.g. a SEG without findings). */
+  int (*count)(const fmr__vol *v, size_t *n, fmr_err *err);
+  /* Write file `index` to `path` (a temporary the store renames into place). */
+  int (*write)(const fmr__vol *v, size_t index, const char *path, fmr_err *err);
+} writer;
+
+/* ---- DICOM images: one per slice ----------------------------------------------------------- */
+
+static int dicom_count(const fmr__vol *v, size_t *n, fmr_err *err) {
+  (void)err;
+  *n = v->info.slices;
+  return 0;
+}
+
+static int dicom_write(const fmr__vol *v, size_t slice, const char *path, fmr_err *err) {
+  int rc = fmr_dicom_write_slice(&v->series, slice, v->pixels + slice * v->h * v->w, path, err);
+  return rc == FMR_ESTORAGE || !rc ? rc : fmr_err_prefix(err, "slice %zu: ", slice);
+}
+
+/* ---- HDF5 mask ------------------------------------------------------------------------------ */
+
+static int one(const fmr__vol *v, size_t *n, fmr_err *err) {
+  (void)v;
+  (void)err;
+  *n = 1;
+  return 0;
+}
+
+/* The mask in the configured frame; v->mask (image frame) is left as it was. */
+static int mask_write(const fmr__vol *v, size_t index, const char *path, fmr_err *err) {
+  (void)index;
+  const fmr_config *cfg = v->cfg;
+  size_t slices = v->info.slices, h = v->h, w = v->w, pb = v->pb;
+  int native = cfg->mask_frame == FMR_MASK_FRAME_NATIVE;
+  void *native_mask = NULL;
+  if (native && (cfg->flip_up_down || cfg->flip_left_right)) {
+    /* fastMRI's arrays: undo the flips the images got. */
+    native_mask = malloc(slices * h * w * pb);
+    if (!native_mask)
+      return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for the mask", v->task->name);
+    memcpy(native_mask, v->mask, slices * h * w * pb);
+    fmr__flip_mask(native_mask, slices, h, w, pb, cfg->flip_up_down, cfg->flip_left_right);
+  }
+  fmr_mask_file mf = {
+      .volume = v->task->name,
+      .anatomy = cfg->anatomy,
+      .frame = native ? "native" : "image",
+      .flip_ud = native ? 0 : cfg->flip_up_down,
+      .flip_lr = native ? 0 : cfg->flip_left_right,
+      .slices = slices,
+      .h = h,
+      .w = w,
+      .pixel_bytes = pb,
+      .mask = native_mask ? native_mask : v->mask,
+      .nvocab = v->nvocab,
+      .vocab = v->vocab,
+  };
+  int rc = fmr_masks_write(path, &mf, err);
+  free(native_mask);
+  return rc;
+}
+
+/* ---- DICOM Segmentation: only when some label has pixels (a SEG needs a frame) --------------- */
+
+static fmr_seg_input seg_input(const fmr__vol *v) {
+  fmr_seg_input in = {
+      .series = &v->series,
+      .mask = v->mask,
+      .pixel_bytes = v->pb,
+      .nvocab = v->nvocab,
+      .vocab = v->vocab,
+      .codes = v->codes,
+  };
+  return in;
+}
+
+static int seg_count(const fmr__vol *v, size_t *n, fmr_err *err) {
+  fmr_seg_input in = seg_input(v);
+  *n = fmr_seg_count_segments(&in) > 0; /* no findings: no SEG, table or not */
+  if (*n && !v->codes)
+    return fmr_err_set(err, FMR_ECONFIG, "%s: no SEG code table: %s", v->task->name,
+                       v->codes_problem ? v->codes_problem : "not loaded");
+  return 0;
+}
+
+static int seg_write(const fmr__vol *v, size_t index, const char *path, fmr_err *err) {
+  (void)index;
+  fmr_seg_input in = seg_input(v);
+  return fmr_seg_write(&in, path, err);
+}
+
+/* ---- PNG contact sheet: only when some box draws something ----------------------------------- */
+
+static int preview_boxes(const fmr__vol *v, fmr_preview_box **boxes, size_t *n, fmr_err *err) {
+  return fmr_preview_boxes(v->va, v->info.slices, v->h, v->w, v->cfg->flip_up_down,
+                           v->cfg->flip_left_right, boxes, n, err);
+}
+
+static int preview_count(const fmr__vol *v, size_t *n, fmr_err *err) {
+  fmr_preview_box *boxes = NULL;
+  size_t nboxes = 0;
+  int rc = preview_boxes(v, &boxes, &nboxes, err);
+  free(boxes);
+  *n = !rc && nboxes > 0;
+  return rc;
+}
+
+static int preview_write(const fmr__vol *v, size_t index, const char *path, fmr_err *err) {
+  (void)index;
+  fmr_preview_box *boxes = NULL;
+  size_t nboxes = 0;
+  int rc = preview_boxes(v, &boxes, &nboxes, err);
+  if (rc) return rc;
+  fmr_preview_input in = {
+      .volume = v->task->name,
+      .slices = v->info.slices,
+      .rows = v->h,
+      .cols = v->w,
+      .pixels = v->pixels,
+      .window_center = v->scaling.window_center,
+      .window_width = v->scaling.window_width,
+      .boxes = boxes,
+      .nboxes = nboxes,
+      .nvocab = v->nvocab,
+      .vocab = v->vocab,
+  };
+  rc = fmr_preview_write(&in, path, err);
+  free(boxes);
+  return rc;
+}
+
+/* ---- the table and the life cycle ------------------------------------------------------------ */
+
+static const writer writers[] = {
+    {"dicom", offsetof(fmr_config, write_dicom), FOR_ALL, dicom_count, dicom_write},
+    {"mask", offsetof(fmr_config, write_masks), FOR_REVIEWED, one, mask_write},
+    {"seg", offsetof(fmr_config, write_seg), FOR_REVIEWED, seg_count, seg_write},
+    {"preview", offsetof(fmr_config, write_preview), FOR_REVIEWED, preview_count, preview_write},
+};
+
+static int wanted(const writer *wr, const fmr_config *cfg, int reviewed) {
+  int on = *(const int *)((const char *)cfg + wr->enabled);
+  return on && (wr->to == FOR_ALL || reviewed);
+}
+
+int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed) {
+  for (size_t i = 0; i < sizeof writers / sizeof *writers; i++)
+    if (writers[i].to == FOR_REVIEWED && wanted(&writers[i], cfg, reviewed)) return 1;
+  return 0;
+}
+
+int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
+  for (size_t i = 0; i < sizeof writers / sizeof *writers; i++) {
+    const writer *wr = &writers[i];
+    if (!wanted(wr, v->cfg, v->task->reviewed)) continue;
+    size_t n = 0;
+    int rc = wr->count(v, &n, err);
+    if (rc) return rc;
+    for (size_t k = 0; k < n; k++) {
+      fmr_stage st;
+      char rel[PATH_MAX], sha[65];
+      uint64_t bytes = 0;
+      rc = fmr_store_path(wr->kind, v->task->name, k, rel, sizeof rel, err);
+      if (!rc) rc = fmr_store_stage(v->store, rel, &st, err);
+      if (rc) return rc;
+      rc = wr->write(v, k, st.tmp, err);
+      if (rc) return fmr_store_abandon(v->store, &st, rc, err);
+      rc = fmr_store_commit(v->store, &st, &bytes, sha, err);
+      if (rc) return rc;
+      if (fmr_record_add_output(v->rec, rel, wr->kind, bytes, sha))
+        return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
+    }
+  }
+  return 0;
+}
