@@ -1,9 +1,9 @@
-/* `fastmri-regen verify [--json] OUTDIR`: argument parsing only; the work is in sched.c/verify.c. */
+/* `fastmri-regen verify [--json] OUTDIR`: argument parsing only; the work is in run/dispatch.c and run/verify.c. */
 #include <stdio.h>
 #include <string.h>
 
 #include "fmr/cmd/cmd.h"
-#include "fmr/run/sched.h"
+#include "fmr/run/dispatch.h"
 
 int fmr_cmd_verify(int argc, char **argv) {
   const char *outdir = NULL;
@@ -15,7 +15,8 @@ int fmr_cmd_verify(int argc, char **argv) {
       printf("usage: fastmri-regen verify [--json] OUTDIR\n"
              "Re-hash every output listed in OUTDIR/manifest.json (in parallel under mpirun) and\n"
              "report missing, changed and unexpected files. Exit 0 when all match, 1 otherwise,\n"
-             "2 when OUTDIR has no readable manifest.\n");
+             "2 when OUTDIR has no readable manifest. An incomplete run (manifest complete: false) is\n"
+             "reported and exits 1.\n");
       return FMR_EXIT_OK;
     } else if (argv[i][0] == '-' || outdir) {
       fprintf(stderr, "fastmri-regen verify: unexpected argument '%s'\n", argv[i]);
@@ -28,5 +29,5 @@ int fmr_cmd_verify(int argc, char **argv) {
     fprintf(stderr, "usage: fastmri-regen verify [--json] OUTDIR\n");
     return FMR_EXIT_USAGE;
   }
-  return fmr_sched_verify(&argc, &argv, outdir, json_out);
+  return fmr_dispatch_verify(&argc, &argv, outdir, json_out);
 }
