@@ -21,13 +21,16 @@ NP = 3
 TIMEOUT = 300  # a hang fails the test instead of blocking ctest
 
 
-class PhaseFailureTest(unittest.TestCase):
+class Dataset(unittest.TestCase):
+    """Six small synthetic knee volumes and a config, shared by a class's tests."""
+    SLICES = "4"
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = ft.tempfile.mkdtemp(prefix="fmr-phases-")
         cls.data = os.path.join(cls.tmp, "data")
         ft.synth(cls.data, "knee", NAMES, "--size", "336x328", "--frame", "320x320", "--coils", "2",
-                 "--slices", "4")
+                 "--slices", cls.SLICES)
         cls.out = os.path.join(cls.tmp, "out")
         cls.config = ft.write_config(os.path.join(cls.tmp, "run.yaml"), "knee", [cls.data], NAMES,
                                      cls.out)
@@ -39,6 +42,8 @@ class PhaseFailureTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.out, ignore_errors=True)
 
+
+class PhaseFailureTest(Dataset):
     def run_failing(self, phase, rank):
         env = ft.env()
         env["FMR_TEST_FAIL_PHASE"] = f"{phase}:{rank}"
@@ -124,25 +129,9 @@ class PhaseFailureTest(unittest.TestCase):
                 shutil.rmtree(self.out)
 
 
-class EveryRankWorksTest(unittest.TestCase):
+class EveryRankWorksTest(Dataset):
     """SPEC 9: with N ranks, N ranks reconstruct; an interrupted run says so and how to resume."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = ft.tempfile.mkdtemp(prefix="fmr-ranks-")
-        cls.data = os.path.join(cls.tmp, "data")
-        ft.synth(cls.data, "knee", NAMES, "--size", "336x328", "--frame", "320x320", "--coils", "2",
-                 "--slices", "6")
-        cls.out = os.path.join(cls.tmp, "out")
-        cls.config = ft.write_config(os.path.join(cls.tmp, "run.yaml"), "knee", [cls.data], NAMES,
-                                     cls.out)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def tearDown(self):
-        shutil.rmtree(self.out, ignore_errors=True)
+    SLICES = "6"
 
     def test_two_ranks_both_reconstruct_same_bytes_as_one(self):
         ft.pipeline(self.config, 1)

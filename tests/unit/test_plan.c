@@ -86,6 +86,17 @@ static void changed(const keys *a, const keys *b, char *out) {
   out[n] = '\0';
 }
 
+/* Build a plan, and say which keys changed against `base`. */
+static keys rebuild(const keys *base, char *diff) {
+  fmr_plan *p = build();
+  keys k;
+  memset(&k, 0, sizeof k);
+  if (p) k = keys_of(p);
+  changed(base, &k, diff);
+  fmr_plan_free(&p);
+  return k;
+}
+
 static void test_table_and_keys(void) {
   char dir[300];
   snprintf(dir, sizeof dir, "%s/in", root);
@@ -184,49 +195,34 @@ static void test_table_and_keys(void) {
   fmr_plan_free(&p);
   /* Reordering the list changes nothing. */
   put("list.csv", "fileA\nfileZ\nfileC\nfileB\n", 0);
-  p = build();
-  k = keys_of(p);
-  changed(&k0, &k, diff);
+  k = rebuild(&k0, diff);
   CHECK_STR_EQ(diff, "");
-  fmr_plan_free(&p);
   put("list.csv", "fileB\nfileC\nfileA\nfileZ\n", 0);
 
   /* One volume's annotation rows change: that volume's key only. */
   char csv[1024];
   snprintf(csv, sizeof csv, "%sfileC,3,No,1,1,2,2,Effusion\n", CSV_BASE);
   put("ann.csv", csv, 0);
-  p = build();
-  k = keys_of(p);
-  changed(&k0, &k, diff);
+  k = rebuild(&k0, diff);
   CHECK_STR_EQ(diff, "C");
   CHECK_STR_EQ(k.run, k0.run);
-  fmr_plan_free(&p);
   /* A study-level label alone changes it too. */
   snprintf(csv, sizeof csv, "%sfileB,,Yes,,,,,Artifact\n", CSV_BASE);
   put("ann.csv", csv, 0);
-  p = build();
-  k = keys_of(p);
-  changed(&k0, &k, diff);
+  k = rebuild(&k0, diff);
   CHECK_STR_EQ(diff, "B");
-  fmr_plan_free(&p);
   /* A new label anywhere changes the vocabulary (mask bits): every key. */
   snprintf(csv, sizeof csv, "%sfileZ,1,No,1,1,2,2,Zzz New Label\n", CSV_BASE);
   put("ann.csv", csv, 0);
-  p = build();
-  k = keys_of(p);
-  changed(&k0, &k, diff);
+  k = rebuild(&k0, diff);
   CHECK_STR_EQ(diff, "ABCD");
   CHECK(strcmp(k.run, k0.run) != 0);
-  fmr_plan_free(&p);
   put("ann.csv", CSV_BASE, 0);
 
   /* The input file is rewritten (size): its key only. */
   put("in/fileD.h5", "", 201);
-  p = build();
-  k = keys_of(p);
-  changed(&k0, &k, diff);
+  k = rebuild(&k0, diff);
   CHECK_STR_EQ(diff, "D");
-  fmr_plan_free(&p);
   put("in/fileD.h5", "", 200);
   p = build();
   k0 = keys_of(p); /* fileD was rewritten: its mtime is new */
@@ -259,11 +255,8 @@ static void test_table_and_keys(void) {
   }
   unsetenv("SOURCE_DATE_EPOCH");
   write_config("recon:\n  flip_left_right: true\n");
-  p = build();
-  k = keys_of(p);
-  changed(&k1, &k, diff);
+  k = rebuild(&k1, diff);
   CHECK_STR_EQ(diff, "ABCD");
-  fmr_plan_free(&p);
 
   /* The SEG code table is part of the run key; a broken one is refused at planning. */
   write_config("");
