@@ -131,7 +131,7 @@ class PhaseFailureTest(Dataset):
 
 class EveryRankWorksTest(Dataset):
     """SPEC 9: with N ranks, N ranks reconstruct; an interrupted run says so and how to resume."""
-    SLICES = "6"
+    SLICES = "10"
 
     def test_two_ranks_both_reconstruct_same_bytes_as_one(self):
         ft.pipeline(self.config, 1)
@@ -176,6 +176,31 @@ class EveryRankWorksTest(Dataset):
                 with open(os.path.join(self.out, "run-report.json")) as f:
                     self.assertEqual(json.load(f)["stopped_by"], name)
                 shutil.rmtree(self.out)
+
+    def test_signal_to_one_worker_stops_every_rank_with_3(self):
+        """Slurm signals every task, but a user may kill one: rank 0 learns it from the worker's
+        report, stops the hand-out, and names the signal."""
+        import signal
+        import time
+        p = subprocess.Popen([ft.MPIEXEC, "--oversubscribe", "-np", str(NP), ft.BIN, "run",
+                              self.config], env=ft.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        records = os.path.join(self.out, ".fmr", "records")
+        deadline = time.time() + 300
+        while time.time() < deadline and p.poll() is None:
+            if os.path.isdir(records) and os.listdir(records):
+                break
+            time.sleep(0.01)
+        self.assertIsNone(p.poll(), "the run finished before the signal")
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            ranks = [int(x) for x in f.read().split()]
+        os.kill(ranks[-1], signal.SIGTERM)
+        _, err = p.communicate(timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 3, err)
+        self.assertRegex(err, r"rank [1-9] received SIGTERM")
+        m = ft.manifest(self.out)
+        self.assertIs(m["complete"], False)
+        self.assertIn(f"stopped (SIGTERM): {m['remaining']} of {len(NAMES)} volumes remain", err)
 
 
 if __name__ == "__main__":
