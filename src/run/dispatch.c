@@ -26,8 +26,6 @@
 #include "fmr/output/manifest.h"
 #include "fmr/output/record.h"
 #include "fmr/pipeline/volume.h"
-#include "fmr/recon/kspace.h"
-#include "fmr/recon/recon.h"
 #include "fmr/run/merge.h"
 #include "fmr/run/plan.h"
 #include "fmr/run/report.h"
@@ -150,42 +148,19 @@ static int bcast_bytes(const dispatch *d, char **text, size_t *len) {
 
 /* ---- FFTW wisdom -------------------------------------------------------------------------- */
 
-/* Plan every distinct k-space shape once on rank 0 and share FFTW's wisdom, so every rank computes
- * with the same plan (SPEC 8). Collective (fftwf_mpi_broadcast_wisdom): every rank calls it, also
- * after a local failure, then the phase agreement tells everyone. */
+/* Plan every distinct k-space shape once on rank 0 (fmr_plan_fft_shapes) and share FFTW's
+ * wisdom, so every rank computes with the same plan (SPEC 8). Collective
+ * (fftwf_mpi_broadcast_wisdom): every rank calls it, also after a local failure, then the phase
+ * agreement tells everyone. */
 static int share_fft_wisdom(const dispatch *d, const fmr_plan *plan) {
   int local = 0;
   size_t nshapes = 0;
   if (d->rank == 0 && plan) {
-    size_t n = fmr_plan_ntasks(plan);
-    size_t (*shapes)[3] = calloc(n ? n : 1, sizeof *shapes);
-    if (!shapes) local = FMR_EXIT_USAGE;
-    for (size_t i = 0; shapes && i < n && !local; i++) {
-      const fmr_task *t = fmr_plan_task(plan, i);
-      if (!t->path) continue;
-      fmr_kspace *ks = NULL;
-      fmr_err kerr;
-      if (fmr_kspace_open(t->path, &ks, &kerr)) continue; /* its worker will report the error */
-      const fmr_kspace_info *info = fmr_kspace_info_of(ks);
-      size_t c = info->coils, H = info->H, W = info->W;
-      fmr_kspace_close(&ks);
-      int seen = 0;
-      for (size_t k = 0; k < nshapes && !seen; k++)
-        seen = shapes[k][0] == c && shapes[k][1] == H && shapes[k][2] == W;
-      if (seen) continue;
-      shapes[nshapes][0] = c;
-      shapes[nshapes][1] = H;
-      shapes[nshapes][2] = W;
-      nshapes++;
-      fmr_recon *r = NULL;
-      fmr_err err;
-      if (fmr_recon_new(c, H, W, fmr_plan_config(plan)->fft_effort, 0, &r, &err)) {
-        fprintf(stderr, "fastmri-regen: %s\n", err.msg);
-        local = FMR_EXIT_USAGE;
-      }
-      fmr_recon_free(&r);
+    fmr_err err;
+    if (fmr_plan_fft_shapes(plan, &nshapes, &err)) {
+      fprintf(stderr, "fastmri-regen: %s\n", err.msg);
+      local = FMR_EXIT_USAGE;
     }
-    free(shapes);
   }
   if (injected(d, PH_WISDOM)) local = FMR_EXIT_USAGE;
   fftwf_mpi_broadcast_wisdom(d->comm); /* returns nothing: the agreement below is the check */

@@ -13,6 +13,8 @@
 
 #include "fmr/dicom/uid.h"
 #include "fmr/input/filelist.h"
+#include "fmr/recon/kspace.h"
+#include "fmr/recon/recon.h"
 #include "fmr/util/fsutil.h"
 #include "fmr/util/log.h"
 
@@ -533,5 +535,34 @@ int fmr_plan_prepare_output(const fmr_plan *p, int sweep, fmr_err *err) {
   rc = fmr_remove_tmp_files(p->cfg.output_dir, &debris, err);
   if (!rc && debris)
     FMR_LOG(FMR_LOG_INFO, "removed %zu temporary files left by an earlier run", debris);
+  return rc;
+}
+
+int fmr_plan_fft_shapes(const fmr_plan *p, size_t *nshapes, fmr_err *err) {
+  *nshapes = 0;
+  size_t (*shapes)[3] = calloc(p->ntasks ? p->ntasks : 1, sizeof *shapes);
+  if (!shapes) return fmr_err_set(err, FMR_ENOMEM, "out of memory");
+  int rc = 0;
+  for (size_t i = 0; i < p->ntasks && !rc; i++) {
+    if (!p->tasks[i].path) continue;
+    fmr_kspace *ks = NULL;
+    fmr_err kerr;
+    if (fmr_kspace_open(p->tasks[i].path, &ks, &kerr)) continue; /* its volume reports it */
+    const fmr_kspace_info *info = fmr_kspace_info_of(ks);
+    size_t c = info->coils, H = info->H, W = info->W;
+    fmr_kspace_close(&ks);
+    int seen = 0;
+    for (size_t k = 0; k < *nshapes && !seen; k++)
+      seen = shapes[k][0] == c && shapes[k][1] == H && shapes[k][2] == W;
+    if (seen) continue;
+    shapes[*nshapes][0] = c;
+    shapes[*nshapes][1] = H;
+    shapes[*nshapes][2] = W;
+    (*nshapes)++;
+    fmr_recon *r = NULL;
+    rc = fmr_recon_new(c, H, W, p->cfg.fft_effort, 0, &r, err);
+    fmr_recon_free(&r);
+  }
+  free(shapes);
   return rc;
 }

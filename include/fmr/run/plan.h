@@ -65,6 +65,11 @@ void fmr_plan_run_inputs(const fmr_plan *p, fmr_run_inputs *in);
  * that holds output.dir alone: a concurrent shard's temporary files are live (sweep = 0 skips it). */
 int fmr_plan_prepare_output(const fmr_plan *p, int sweep, fmr_err *err);
 
+/* Make the FFTW plans for every distinct k-space shape of the tasks once (this process's FFTW
+ * wisdom then holds them; dispatch shares it so every rank uses the same plans, SPEC 8). Files
+ * that cannot be opened are skipped: their volume reports the error. */
+int fmr_plan_fft_shapes(const fmr_plan *p, size_t *nshapes, fmr_err *err);
+
 #ifdef __cplusplus
 }
 #endif
