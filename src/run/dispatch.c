@@ -194,6 +194,7 @@ typedef struct coord {
   fmr_record **records;
   fmr_volume_timing *timing;
   int active;      /* workers not yet told to stop (or gone after their own fault) */
+  int greeted;     /* workers whose first message (hello or fault) has been answered */
   int stop;        /* 0, or the status that stopped the hand-out */
   int stop_logged; /* the reason has been logged */
   double t_begin, last_progress, busy_processed;
@@ -321,6 +322,7 @@ static int serve(coord *c) {
         kind = '?';
     }
     const char *payload = text ? text + off : "";
+    if (kind == 'H' || (kind == 'F' && idx < 0)) c->greeted++;
     char why[FMR_ERR_MSG_MAX + 64];
     if (interrupted) {
       if (!c->d->stop_sig) c->d->stop_sig = interrupted;
@@ -373,6 +375,15 @@ static int coordinator_work(dispatch *d, coord *c) {
     stop_handout(c, FMR_EXIT_FAILED, "injected failure", 0);
   }
   if (!c->stop) record_missing(c);
+  /* The largest volumes go to the workers first: rank 0 is slowed by answering, so it takes its
+   * first volume only after every worker has one (or has failed). */
+  while (c->greeted < d->size - 1 && c->active > 0) {
+    if (!serve(c)) {
+      check_signal(c);
+      struct timespec ts = {0, 1000000};
+      nanosleep(&ts, NULL);
+    }
+  }
   for (;;) {
     /* Rank 0 takes a volume only when no worker waits: serve() has just answered them all. */
     serve(c);
@@ -443,8 +454,8 @@ static void worker_hook(void *ctx) {
 }
 
 /* A worker: ask, process, report, until told to stop. Returns this rank's status. */
-static int worker_work(dispatch *d, const fmr_plan *plan, fmr_volume_ctx *vctx,
-                       int *done) {
+static int worker_work(dispatch *d, const fmr_plan *plan, fmr_volume_ctx *vctx, int *done,
+                       double *max_wait) {
   if (injected(d, PH_WORK) || !vctx) {
     /* Tell rank 0, so it stops handing out work and does not wait for us. */
     (void)send_done(d, 'F', -1, 0, 0, vctx ? "injected failure" : "no volume context");
@@ -456,7 +467,12 @@ static int worker_work(dispatch *d, const fmr_plan *plan, fmr_volume_ctx *vctx,
   fmr_volume_hooks hooks = {worker_hook, &notice};
   for (;;) {
     int next = -1;
-    if (MPI_Recv(&next, 1, MPI_INT, 0, TAG_TASK, d->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+    /* How long rank 0 kept us waiting (it answers between its own slices): the run report shows
+     * the longest wait per rank. */
+    double asked = now_seconds();
+    int rrc = MPI_Recv(&next, 1, MPI_INT, 0, TAG_TASK, d->comm, MPI_STATUS_IGNORE);
+    if (now_seconds() - asked > *max_wait) *max_wait = now_seconds() - asked;
+    if (rrc != MPI_SUCCESS) {
       fprintf(stderr, "fastmri-regen: rank %d: MPI_Recv from rank 0 failed\n", d->rank);
       return FMR_EXIT_FAILED;
     }
@@ -565,7 +581,8 @@ static void final_log(const dispatch *d, const fmr_plan *plan, fmr_record *const
 /* Rank 0, manifest phase: the manifest (not for a shard: shards share output.dir and the merge
  * writes it) and the run report. Returns the status they add. */
 static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *const *records,
-                         const fmr_volume_timing *timing, int status, double t0, json_t *shards) {
+                         const fmr_volume_timing *timing, const double *waits, int status,
+                         double t0, json_t *shards) {
   int local = 0;
   size_t n = fmr_plan_ntasks(plan), remaining = 0, failed = 0;
   fmr_err err;
@@ -597,7 +614,7 @@ static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *co
   fmr_run_summary s = {d->size, now_seconds() - t0,
                        d->stop_sig ? signal_name(d->stop_sig) : NULL,
                        status == FMR_EXIT_STORAGE, d->opts->shard_index, d->opts->shard_count,
-                       d->opts->merge, shards};
+                       d->opts->merge, shards, waits};
   if (fmr_report_write_run(plan, records, timing, &s, &err))
     FMR_LOG(FMR_LOG_WARN, "run report not written: %s", err.msg);
   /* Some failed, or (a merge before every shard ran) some are not done yet. */
@@ -613,6 +630,7 @@ static int run(dispatch *d) {
   fmr_record **records = NULL;
   fmr_volume_timing *timing = NULL;
   int *done_by_rank = NULL;
+  double *waits = NULL; /* rank 0: each worker's longest wait for an answer */
   json_t *shards = NULL;
   char *text = NULL;
   size_t len = 0;
@@ -679,16 +697,17 @@ static int run(dispatch *d) {
     records = calloc(n ? n : 1, sizeof *records);
     timing = calloc(n ? n : 1, sizeof *timing);
     done_by_rank = calloc((size_t)d->size, sizeof *done_by_rank);
-    if (!records || !timing || !done_by_rank) local = FMR_EXIT_USAGE;
+    waits = calloc((size_t)d->size, sizeof *waits);
+    if (!records || !timing || !done_by_rank || !waits) local = FMR_EXIT_USAGE;
   }
   status = agree(d, PH_WORK, local);
   if (status) goto done;
-  if (fmr_volume_ctx_new(cfg, fmr_plan_annotations(plan), fmr_plan_key(plan),
-                                         &vctx, &err)) {
+  if (fmr_volume_ctx_new(cfg, fmr_plan_annotations(plan), fmr_plan_key(plan), &vctx, &err)) {
     fprintf(stderr, "fastmri-regen: rank %d: %s\n", d->rank, err.msg);
     vctx = NULL;
   }
-  int mine = 0; /* volumes this rank finished, for the gather */
+  int mine = 0;         /* volumes this rank finished, for the gather */
+  double max_wait = 0;  /* a worker's longest wait for rank 0's answer */
   if (opts->merge) {
     local = d->rank == 0 ? (shards = fmr_report_take_shards(cfg->output_dir),
                             merge_records(plan, vctx, records, shards))
@@ -707,30 +726,34 @@ static int run(dispatch *d) {
     local = coordinator_work(d, &c);
     mine = done_by_rank[0];
   } else {
-    local = worker_work(d, plan, vctx, &mine);
+    local = worker_work(d, plan, vctx, &mine, &max_wait);
   }
   status = agree(d, PH_WORK, local);
 
-  /* gather: every rank's count of finished volumes; rank 0 holds a record for each. */
+  /* gather: every rank's count of finished volumes (rank 0 must hold a record for each) and its
+   * longest wait for an answer. */
   local = 0;
-  int *counts = d->rank == 0 ? calloc((size_t)d->size, sizeof *counts) : NULL;
-  if (d->rank == 0 && !counts) local = FMR_EXIT_FAILED;
-  int grc = MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, 0, d->comm);
+  double stats[2] = {(double)mine, max_wait};
+  double *all = d->rank == 0 ? calloc(2 * (size_t)d->size, sizeof *all) : NULL;
+  if (d->rank == 0 && !all) local = FMR_EXIT_FAILED;
+  int grc = MPI_Gather(stats, 2, MPI_DOUBLE, all, 2, MPI_DOUBLE, 0, d->comm);
   if (grc != MPI_SUCCESS) local = FMR_EXIT_FAILED;
-  for (int r = 1; counts && grc == MPI_SUCCESS && !opts->merge && r < d->size; r++)
-    if (counts[r] != done_by_rank[r]) {
+  for (int r = 1; all && grc == MPI_SUCCESS && !opts->merge && r < d->size; r++) {
+    if ((int)all[2 * r] != done_by_rank[r]) {
       FMR_LOG(FMR_LOG_ERROR, "rank %d finished %d volumes but rank 0 holds %d of its records", r,
-              counts[r], done_by_rank[r]);
+              (int)all[2 * r], done_by_rank[r]);
       local = FMR_EXIT_FAILED;
     }
-  free(counts);
+    waits[r] = all[2 * r + 1];
+  }
+  free(all);
   if (injected(d, PH_GATHER)) local = FMR_EXIT_FAILED;
   int gstatus = agree(d, PH_GATHER, local);
   if (gstatus > status) status = gstatus;
 
   /* manifest: what is done, said truthfully (complete: false and remaining when cut short). */
   local = 0;
-  if (d->rank == 0) local = write_outputs(d, plan, records, timing, status, t0, shards);
+  if (d->rank == 0) local = write_outputs(d, plan, records, timing, waits, status, t0, shards);
   if (injected(d, PH_MANIFEST)) local = FMR_EXIT_FAILED;
   int mstatus = agree(d, PH_MANIFEST, local);
   if (mstatus > status) status = mstatus;
@@ -746,6 +769,7 @@ done:
   free(records);
   free(timing);
   free(done_by_rank);
+  free(waits);
   json_decref(shards);
   fmr_volume_ctx_free(&vctx);
   free(text);

@@ -79,9 +79,10 @@ int fmr_report_write_run(const fmr_plan *p, fmr_record *const *records,
                                           timing[i].seconds));
   }
   for (int r = 0; r < nranks; r++)
-    json_array_append_new(ranks, json_pack("{s:i, s:I, s:I, s:f}", "rank", r, "volumes",
+    json_array_append_new(ranks, json_pack("{s:i, s:I, s:I, s:f, s:f}", "rank", r, "volumes",
                                            (json_int_t)per_vol[r], "reused",
-                                           (json_int_t)per_reused[r], "busy_seconds", per_busy[r]));
+                                           (json_int_t)per_reused[r], "busy_seconds", per_busy[r],
+                                           "max_wait_seconds", s->max_wait ? s->max_wait[r] : 0.0));
   rep = json_pack("{s:s, s:s, s:i, s:f, s:b, s:s?, s:b, s:I, s:I, s:I, s:I, s:O, s:O}", "format",
                   "fastmri-regen-run-report/1", "host", host, "ranks", nranks, "wall_seconds",
                   s->wall_seconds, "interrupted", s->stopped_by != NULL, "stopped_by",

@@ -203,5 +203,36 @@ class EveryRankWorksTest(Dataset):
         self.assertIn(f"stopped (SIGTERM): {m['remaining']} of {len(NAMES)} volumes remain", err)
 
 
+class RankZeroAnswersBetweenSlicesTest(unittest.TestCase):
+    """Rank 0 reconstructs too, yet a worker's request never waits for a whole volume of rank 0's:
+    rank 0 answers between its slices. Two large volumes and four small ones on 2 ranks: the
+    worker gets the largest first (rank 0 starts only when every worker has work), rank 0 the
+    second, and the worker asks for the small ones while rank 0 is inside its large one."""
+
+    def test_worker_waits_less_than_a_volume(self):
+        tmp = ft.tempfile.mkdtemp(prefix="fmr-answer-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        data = os.path.join(tmp, "data")
+        # The large two have no annotation rows (the same work each); "largest first" gives the
+        # worker the first of them (names break the size tie).
+        big, small = ["file9000001", "file9000002"], NAMES[2:]
+        common = ["--size", "336x328", "--frame", "320x320", "--coils", "2"]
+        ft.synth(data, "knee", big, *common, "--slices", "30")
+        ft.synth(data, "knee", small, *common, "--slices", "2")
+        out = os.path.join(tmp, "out")
+        cfg = ft.write_config(os.path.join(tmp, "run.yaml"), "knee", [data], big + small, out)
+        ft.pipeline(cfg, 2)
+        with open(os.path.join(out, "run-report.json")) as f:
+            rep = json.load(f)
+        by_name = {v["name"]: v for v in rep["schedule"]}
+        ranks_of_big = sorted(by_name[n]["rank"] for n in big)
+        self.assertEqual(ranks_of_big, [0, 1], rep["schedule"])
+        rank0_big = max(by_name[n]["seconds"] for n in big if by_name[n]["rank"] == 0)
+        worker = [r for r in rep["per_rank"] if r["rank"] == 1][0]
+        # The worker asked again after its large volume, while rank 0 was inside its own.
+        self.assertGreaterEqual(worker["volumes"], 1)
+        self.assertLess(worker["max_wait_seconds"], 0.5 * rank0_big, rep["per_rank"])
+
+
 if __name__ == "__main__":
     unittest.main()

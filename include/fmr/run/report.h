@@ -28,6 +28,7 @@ typedef struct fmr_run_summary {
   size_t shard_index, shard_count; /* shard_count 0: not a shard */
   int merge;
   json_t *shards;            /* a merge: the shards' reports (fmr_report_take_shards), borrowed */
+  const double *max_wait;    /* per rank: longest wait for rank 0's answer (NULL: unknown) */
 } fmr_run_summary;
 
 /* A merge folds the shards' reports into its own: read every <output.dir>/.fmr/reports/shard-*.json
