@@ -213,15 +213,3 @@ done:
   return rc;
 }
 
-int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err) {
-  size_t n = json_array_size(records);
-  fmr_record **recs = calloc(n ? n : 1, sizeof *recs);
-  if (!recs) return fmr_err_set(err, FMR_ENOMEM, "manifest: out of memory");
-  int rc = 0;
-  for (size_t i = 0; i < n && !rc; i++)
-    rc = fmr_record_from_json(json_array_get(records, i), &recs[i], err);
-  if (!rc) rc = fmr_manifest_write_records(in, recs, n, err);
-  for (size_t i = 0; i < n; i++) fmr_record_free(&recs[i]);
-  free(recs);
-  return rc;
-}

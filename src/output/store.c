@@ -185,14 +185,6 @@ int fmr_store_sweep(fmr_store *s, size_t *removed, fmr_err *err) {
   return 0;
 }
 
-int fmr_remove_tmp_files(const char *root, size_t *removed, fmr_err *err) {
-  fmr_store *s = NULL;
-  *removed = 0;
-  int rc = fmr_store_open(root, &s, err);
-  if (!rc) rc = fmr_store_sweep(s, removed, err);
-  fmr_store_free(&s);
-  return rc;
-}
 
 /* ---- staged writes ----------------------------------------------------------------------- */
 

@@ -22,38 +22,27 @@ struct fmr_volume_ctx {
   const fmr_config *cfg;
   const fmr_annotations *ann;
   fmr_store *store;
-  char run_key[65]; /* for the transitional fmr_volume_process only */
   fmr_fft_cache *plans;
-  fmr_seg_codes *codes; /* SEG coded concepts (output.seg); NULL when off or unreadable */
+  const fmr_seg_codes *codes; /* the plan's SEG coded concepts (output.seg); NULL when off */
   fmr_err codes_err;    /* why codes is NULL with output.seg on */
 };
 
-int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, const char *run_key,
-                       fmr_volume_ctx **out, fmr_err *err) {
+int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann,
+                       const fmr_seg_codes *codes, fmr_volume_ctx **out, fmr_err *err) {
   *out = calloc(1, sizeof **out);
   if (!*out) return fmr_err_set(err, FMR_ENOMEM, "out of memory");
   fmr_volume_ctx *c = *out;
   c->cfg = cfg;
   c->ann = ann;
+  c->codes = codes;
+  fmr_err_clear(&c->codes_err);
+  if (cfg->write_seg && !codes)
+    fmr_err_set(&c->codes_err, FMR_ECONFIG, "the SEG code table was not loaded");
   int rc = fmr_store_open(cfg->output_dir, &c->store, err);
   if (!rc) rc = fmr_fft_cache_new(cfg->fft_effort, &c->plans, err);
   if (rc) {
     fmr_volume_ctx_free(out);
     return rc;
-  }
-  snprintf(c->run_key, sizeof c->run_key, "%s", run_key ? run_key : "");
-  if (cfg->write_seg) {
-    /* An unreadable override table fails every volume that would write a SEG, with the reason,
-     * rather than this call: the scheduler creates the context on every rank after the start-up
-     * agreement, where a failure on one rank would leave the others waiting. */
-    fmr_err_clear(&c->codes_err);
-    if (fmr_seg_codes_load(cfg->seg_codes, &c->codes, &c->codes_err) != 0)
-      FMR_LOG(FMR_LOG_ERROR, "%s", c->codes_err.msg);
-    /* The SEGs depend on the table too: a changed table must not reuse earlier outputs. */
-    char keytext[200];
-    snprintf(keytext, sizeof keytext, "%s\nseg-codes %s", c->run_key,
-             c->codes ? fmr_seg_codes_sha256(c->codes) : "unreadable");
-    fmr_sha256_hex(keytext, strlen(keytext), c->run_key);
   }
   return 0;
 }
@@ -61,7 +50,6 @@ int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, const 
 void fmr_volume_ctx_free(fmr_volume_ctx **ctx) {
   if (!ctx || !*ctx) return;
   fmr_fft_cache_free(&(*ctx)->plans);
-  fmr_seg_codes_free(&(*ctx)->codes);
   fmr_store_free(&(*ctx)->store);
   free(*ctx);
   *ctx = NULL;
@@ -391,52 +379,3 @@ nomem:
 
 /* ---- transitional JSON API (run/sched.c until the dispatch rewrite) ------------------------ */
 
-/* The key the plan will compute, from what this context and the old task know: the run key, the
- * input file's identity (size plus nanosecond mtime: rehashing terabytes of k-space on every rerun
- * would cost more than the reconstruction) and whether the volume was reviewed. */
-static void legacy_task(const fmr_volume_ctx *ctx, const fmr_volume_task *t, fmr_task *out) {
-  memset(out, 0, sizeof *out);
-  out->name = (char *)t->name;
-  out->path = (char *)t->path;
-  out->rel_path = (char *)t->rel_path;
-  out->lookup_error = (char *)t->lookup_error;
-  out->reviewed = t->reviewed;
-  struct stat sb;
-  if (t->path && stat(t->path, &sb) == 0) {
-    out->input_bytes = (uint64_t)sb.st_size;
-    out->input_mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-  }
-  char text[400];
-  snprintf(text, sizeof text, "%s\nvolume %s\ninput %llu %lld\nreviewed %d\n", ctx->run_key,
-           t->name, (unsigned long long)out->input_bytes, (long long)out->input_mtime_ns,
-           t->reviewed);
-  fmr_sha256_hex(text, strlen(text), out->key);
-}
-
-json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *t, int *reused) {
-  fmr_task task;
-  legacy_task(ctx, t, &task);
-  fmr_record *r = NULL;
-  fmr_err err;
-  fmr_err_clear(&err);
-  int rc = fmr_volume_run(ctx, &task, NULL, &r, reused, &err);
-  if (rc) {
-    /* The old scheduler has no run-level stop: the volume is reported failed with the reason. */
-    FMR_LOG(FMR_LOG_ERROR, "%s: %s", t->name, err.msg);
-    r = fmr_record_new(t->name, ctx->cfg->anatomy, t->rel_path, t->reviewed);
-    if (r && fmr_record_set_status(r, FMR_STATUS_FAILED, err.msg)) fmr_record_free(&r);
-  }
-  json_t *j = r ? fmr_record_to_json(r) : NULL;
-  fmr_record_free(&r);
-  return j;
-}
-
-json_t *fmr_volume_record_missing(const fmr_config *cfg, const fmr_volume_task *t) {
-  fmr_record *r = fmr_record_new(t->name, cfg->anatomy, t->rel_path, t->reviewed);
-  if (r && fmr_record_set_status(r, FMR_STATUS_MISSING,
-                                 t->lookup_error ? t->lookup_error : "not found under input.dirs"))
-    fmr_record_free(&r);
-  json_t *j = r ? fmr_record_to_json(r) : NULL;
-  fmr_record_free(&r);
-  return j;
-}

@@ -74,10 +74,6 @@ static void test_ownership(void) {
   CHECK(exists(path));
   snprintf(path, sizeof path, "%s/.fmr", dir);
   CHECK(!exists(path));
-  /* The transitional sweep entry point refuses the same way, and removes nothing. */
-  size_t removed = 99;
-  CHECK_INT_EQ(fmr_remove_tmp_files(dir, &removed, &err), FMR_ECONFIG);
-  CHECK_UINT_EQ(removed, 0);
   snprintf(path, sizeof path, "%s/thesis.tex.fmr-tmp", dir);
   CHECK(exists(path));
 

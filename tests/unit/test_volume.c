@@ -28,6 +28,7 @@ static char base[256];
 typedef struct setup {
   fmr_config cfg;
   fmr_annotations *ann;
+  fmr_seg_codes *codes; /* loaded once per run by the plan; here by the test */
   char input[512], outdir[512];
 } setup;
 
@@ -85,12 +86,14 @@ static int load(setup *s, const char *outdir) {
   }
   rc = fmr_read_file(s->cfg.annotations, 1 << 20, &csv, &len, &err);
   if (!rc) rc = fmr_annotations_parse(s->cfg.annotations, csv, len, &s->ann, &err);
+  if (!rc) rc = fmr_seg_codes_load(s->cfg.seg_codes, &s->codes, &err);
   free(csv);
   CHECK_INT_EQ(rc, 0);
   return rc;
 }
 
 static void unload(setup *s) {
+  fmr_seg_codes_free(&s->codes);
   fmr_annotations_free(&s->ann);
   fmr_config_free(&s->cfg);
 }
@@ -221,7 +224,7 @@ static void test_volume(void) {
   if (load(&s, outdir)) return;
   fmr_volume_ctx *ctx = NULL;
   fmr_err err;
-  CHECK_INT_EQ(fmr_volume_ctx_new(&s.cfg, s.ann, NULL, &ctx, &err), 0);
+  CHECK_INT_EQ(fmr_volume_ctx_new(&s.cfg, s.ann, s.codes, &ctx, &err), 0);
   fmr_task t = task_of(&s, "key-one");
   fmr_volume_hooks hooks = {count_call, NULL};
   fmr_record *r = NULL;
@@ -348,7 +351,7 @@ static int child(const char *outdir) {
   fmr_volume_ctx *ctx = NULL;
   fmr_err err;
   fmr_err_clear(&err);
-  int rc = fmr_volume_ctx_new(&s.cfg, s.ann, NULL, &ctx, &err);
+  int rc = fmr_volume_ctx_new(&s.cfg, s.ann, s.codes, &ctx, &err);
   fmr_record *r = NULL;
   int reused = 0;
   fmr_task t = task_of(&s, "key");

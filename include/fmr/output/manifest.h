@@ -38,9 +38,6 @@ json_t *fmr_manifest_library_versions(void);
 int fmr_manifest_write_records(const fmr_run_inputs *in, fmr_record *const *records, size_t n,
                                fmr_err *err);
 
-/* Transitional (run/sched.c until the dispatch rewrite): the same from an array of record JSON. */
-int fmr_manifest_write(const fmr_run_inputs *in, json_t *records, fmr_err *err);
-
 /* A path from the config as the config names it (SPEC 7: no absolute path in the manifest):
  * relative to the config file's directory as written there; a path written absolute shows only
  * its file name. Written into buf (n bytes), which is returned. */

@@ -58,10 +58,6 @@ const char *fmr_store_root(const fmr_store *s);
  * .fmr/) and at the top level, never following a symbolic link. */
 int fmr_store_sweep(fmr_store *s, size_t *removed, fmr_err *err);
 
-/* Transitional (for run/sched.c until the dispatch rewrite calls fmr_store_open and
- * fmr_store_sweep itself): open with the ownership check, then sweep. */
-int fmr_remove_tmp_files(const char *root, size_t *removed, fmr_err *err);
-
 /* ---- staged writes ----------------------------------------------------------------------- */
 
 typedef struct fmr_stage {

@@ -12,36 +12,22 @@
 #include "fmr/util/error.h"
 #include "fmr/output/record.h"
 #include "fmr/output/store.h"
+#include "fmr/dicom/seg.h"
 #include "fmr/pipeline/task.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* What the coordinator knows about a volume before any worker opens it. */
-typedef struct fmr_volume_task {
-  const char *name;
-  const char *path;      /* NULL when the file was not found */
-  const char *rel_path;  /* relative to its input directory; NULL when not found */
-  int reviewed;          /* named in the fastMRI+ file list */
-  const char *lookup_error; /* why path is NULL ("not found ...", "ambiguous ...") */
-} fmr_volume_task;
-
 /* Per-worker state reused across volumes (FFTW plans by shape). */
 typedef struct fmr_volume_ctx fmr_volume_ctx;
 
-/* cfg and ann are borrowed and must outlive the context. Opens the output store on
- * cfg->output_dir (fmr_store_open: FMR_ECONFIG for a directory this tool does not own). run_key is
- * used only by the transitional fmr_volume_process (fmr_volume_run takes task->key) and may be
- * NULL. */
-int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann, const char *run_key,
-                       fmr_volume_ctx **out, fmr_err *err);
+/* cfg, ann and codes (the plan's SEG code table; NULL when output.seg is off) are borrowed and
+ * must outlive the context. Opens the output store on cfg->output_dir (fmr_store_open:
+ * FMR_ECONFIG for a directory this tool does not own). */
+int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann,
+                       const fmr_seg_codes *codes, fmr_volume_ctx **out, fmr_err *err);
 void fmr_volume_ctx_free(fmr_volume_ctx **ctx);
-
-/* Transitional (run/sched.c until the dispatch rewrite): fmr_volume_run with a key made from the
- * context's run key and the input file's identity, the record returned as a new JSON object (NULL
- * only when out of memory); a storage fault becomes a failed record. */
-json_t *fmr_volume_process(fmr_volume_ctx *ctx, const fmr_volume_task *task, int *reused);
 
 /* Called by the pipeline between slices, so a rank that also coordinates can answer the others
  * while it reconstructs (SPEC 9, every task a worker). NULL fields are skipped. */
@@ -64,10 +50,6 @@ int fmr_volume_run(fmr_volume_ctx *ctx, const fmr_task *task, const fmr_volume_h
 
 /* Where a volume's committed record lives, relative to output.dir (the store's layout). */
 #define FMR_STATE_DIR FMR_STORE_STATE_DIR
-
-/* Transitional: a record for a volume no worker could process (missing file), status "missing".
- * fmr_volume_run gives the same for a task without a path. */
-json_t *fmr_volume_record_missing(const fmr_config *cfg, const fmr_volume_task *task);
 
 #ifdef __cplusplus
 }
