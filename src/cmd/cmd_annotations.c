@@ -59,7 +59,7 @@ int fmr_cmd_annotations(int argc, char **argv) {
   char *csv = NULL, *list_text = NULL;
   size_t csv_len = 0, list_len = 0;
   fmr_annotations *ann = NULL;
-  fmr_filelist fl = {0, NULL};
+  fmr_filelist fl = {0};
   json_t *root = NULL;
   char **sorted = NULL;
   fmr_err err;

@@ -155,7 +155,7 @@ static int coordinator_prepare(run_state *st, const fmr_run_opts *opts, json_t *
                                fmr_err *err) {
   char *cfg_text = NULL, *csv = NULL, *list_text = NULL;
   size_t cfg_len = 0, csv_len = 0, list_len = 0;
-  fmr_filelist fl = {0, NULL};
+  fmr_filelist fl = {0};
   fmr_file_index *ix = NULL;
   json_t *tasks = NULL;
   task_sort *order = NULL;
