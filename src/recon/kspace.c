@@ -26,6 +26,7 @@ struct fmr_kspace {
   hid_t ctype;    /* memory type: {float r; float i;} laid out as float complex */
   hid_t rss, esc; /* stored reconstructions, H5I_INVALID_HID when absent */
   fmr_kspace_info info;
+  fmr_limits lim; /* what this file may make us allocate (fmr_kspace_open_limited) */
 };
 
 /* ---- HDF5 error handling ------------------------------------------------------------------------ */
@@ -505,11 +506,26 @@ static int check_kspace(fmr_kspace *ks, fmr_err *err) {
     rc = fmr_err_set(err, FMR_EFORMAT, "%s: 'kspace' is empty, shape %s", path, shape);
     goto done;
   }
-  if (slices > FMR_KSPACE_MAX_SLICES || coils > FMR_KSPACE_MAX_COILS || H > FMR_KSPACE_MAX_DIM ||
-      W > FMR_KSPACE_MAX_DIM) {
-    rc = fmr_err_set(err, FMR_ERANGE, "%s: 'kspace' shape %s is out of range (at most %d slices, "
-                     "%d coils, %d x %d)", path, shape, FMR_KSPACE_MAX_SLICES,
-                     FMR_KSPACE_MAX_COILS, FMR_KSPACE_MAX_DIM, FMR_KSPACE_MAX_DIM);
+  const fmr_limits *lim = &ks->lim;
+  const char *which = slices > lim->kspace_slices ? "kspace_slices"
+                      : coils > lim->kspace_coils ? "kspace_coils"
+                      : H > lim->kspace_dim || W > lim->kspace_dim ? "kspace_dim"
+                                                                   : NULL;
+  if (which) {
+    rc = fmr_err_set(err, FMR_ERANGE, "%s: 'kspace' shape %s is out of range (at most %zu slices, "
+                     "%zu coils, %zu x %zu; limits.%s)", path, shape, lim->kspace_slices,
+                     lim->kspace_coils, lim->kspace_dim, lim->kspace_dim, which);
+    goto done;
+  }
+  /* Each factor is at most 2^20 (the config's bounds), so neither product overflows 64 bits. */
+  hsize_t per_slice = coils * H * W, total = per_slice * slices;
+  if (per_slice > lim->kspace_slice_elements || total > lim->kspace_elements) {
+    int one = per_slice > lim->kspace_slice_elements;
+    rc = fmr_err_set(err, FMR_ERANGE, "%s: 'kspace' shape %s holds %llu complex values %s, more "
+                     "than the limit of %zu (limits.%s)", path, shape,
+                     (unsigned long long)(one ? per_slice : total), one ? "per slice" : "in all",
+                     one ? lim->kspace_slice_elements : lim->kspace_elements,
+                     one ? "kspace_slice_elements" : "kspace_elements");
     goto done;
   }
   in->slices = (size_t)slices;
@@ -552,9 +568,9 @@ static int check_recon(const fmr_kspace *ks, const char *name, hid_t dset, size_
   if (dims[0] != ks->info.slices)
     return fmr_err_set(err, FMR_EFORMAT, "%s: '%s' shape %s has %llu slices, 'kspace' has %zu",
                        path, name, shape, (unsigned long long)dims[0], ks->info.slices);
-  if (dims[1] == 0 || dims[2] == 0 || dims[1] > FMR_KSPACE_MAX_DIM || dims[2] > FMR_KSPACE_MAX_DIM)
-    return fmr_err_set(err, FMR_ERANGE, "%s: '%s' shape %s is out of range (1 to %d per image "
-                       "axis)", path, name, shape, FMR_KSPACE_MAX_DIM);
+  if (dims[1] == 0 || dims[2] == 0 || dims[1] > ks->lim.kspace_dim || dims[2] > ks->lim.kspace_dim)
+    return fmr_err_set(err, FMR_ERANGE, "%s: '%s' shape %s is out of range (1 to %zu per image "
+                       "axis; limits.kspace_dim)", path, name, shape, ks->lim.kspace_dim);
   *h = (size_t)dims[1];
   *w = (size_t)dims[2];
   return 0;
@@ -644,7 +660,7 @@ static int check_header(fmr_kspace *ks, fmr_err *err) {
   int rc = open_dataset(ks, "ismrmrd_header", &dset, err);
   if (rc < 0 || dset < 0) return rc;
   /* Refuse here what the header parser would refuse anyway, before allocating for it. */
-  rc = read_string(ks->path, "ismrmrd_header", dset, 0, FMR_HEADER_MAX_BYTES, &ks->info.header_xml,
+  rc = read_string(ks->path, "ismrmrd_header", dset, 0, ks->lim.header_bytes, &ks->info.header_xml,
                    &ks->info.header_len, err);
   H5Dclose(dset);
   return rc;
@@ -738,12 +754,18 @@ done:
 }
 
 int fmr_kspace_open(const char *path, fmr_kspace **out, fmr_err *err) {
+  return fmr_kspace_open_limited(path, NULL, out, err);
+}
+
+int fmr_kspace_open_limited(const char *path, const fmr_limits *limits, fmr_kspace **out,
+                            fmr_err *err) {
   *out = NULL;
   if (!path) return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_open: no path");
   fmr_kspace *ks = calloc(1, sizeof *ks);
   if (!ks) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
   ks->file = ks->kspace = ks->ctype = ks->rss = ks->esc = H5I_INVALID_HID;
   ks->info.max = ks->info.norm = NAN;
+  ks->lim = *fmr_limits_or_default(limits);
   ks->path = strdup(path);
   if (!ks->path) {
     free(ks);
