@@ -7,6 +7,7 @@
 #include "fmr/recon/kspace.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <float.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fmr/recon/header.h"
 #include "util/h5util.h"
@@ -194,6 +196,27 @@ static void vlen_free(void *mem, void *info) {
   free(mem);
 }
 
+/* The length a variable-length string dataset claims, read from the file itself: HDF5's own
+ * conversion allocates that many bytes before any allocator of ours is asked, so a mutated length
+ * (seen while fuzzing: 3.6 GB) must be refused first. For contiguous storage the element's disk
+ * form is a 4-byte little-endian length followed by the global heap ID. 1 and *len when read;
+ * 0 when the layout keeps the element elsewhere (compact) and the check cannot be made. */
+static int vlen_stored_length(const char *path, hid_t dset, uint64_t *len) {
+  haddr_t off = H5Dget_offset(dset);
+  if (off == HADDR_UNDEF) {
+    (void)H5Eclear2(H5E_DEFAULT);
+    return 0;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  unsigned char b[4];
+  ssize_t got = pread(fd, b, sizeof b, (off_t)off);
+  close(fd);
+  if (got != (ssize_t)sizeof b) return 0;
+  *len = (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24;
+  return 1;
+}
+
 /* Read the one string held by a dataset (is_attr 0) or attribute (is_attr 1): fixed or variable
  * length, in a scalar or one-element dataspace. *out is malloc'd and NUL-terminated. Strings longer
  * than max bytes are refused. */
@@ -240,6 +263,12 @@ static int read_string(const char *path, const char *name, hid_t obj, int is_att
   size_t len;
   if (is_vlen) {
     vlen_limit lim = {max + 1, 0};
+    uint64_t stored = 0;
+    if (!is_attr && vlen_stored_length(path, obj, &stored) && stored > max) {
+      rc = fmr_err_set(err, FMR_EFORMAT, "%s: %s is longer than %zu bytes (it claims %llu; "
+                       "limits.header_bytes)", path, label, max, (unsigned long long)stored);
+      goto done;
+    }
     if (H5Tset_size(mtype, H5T_VARIABLE) < 0) {
       rc = h5_fail(err, path, "cannot set up a string type");
       goto done;
