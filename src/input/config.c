@@ -101,6 +101,8 @@ static const key_spec keys[] = {
     LIMIT("limits.csv_rows", csv_rows, "10000000", 1ull << 40, "most data rows in an annotation CSV"),
     LIMIT("limits.list_names", list_names, "1000000", 1ull << 40,
           "most volume lines in a file list"),
+    LIMIT("limits.probe_seconds", probe_seconds, "120", 86400,
+          "wall time allowed to the input probe of one file before it is killed (input.probe)"),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fmr/recon/header.h"
+#include "recon/kspace_internal.h"
 #include "util/h5util.h"
 
 struct fmr_kspace {
@@ -810,6 +811,46 @@ int fmr_kspace_open_limited(const char *path, const fmr_limits *limits, fmr_kspa
   }
   *out = ks;
   return 0;
+}
+
+/* Read one row (one coil, one readout line) of the first and last slice of kspace and of each
+ * stored reconstruction: enough to walk the chunk index and run the filter pipeline of those
+ * chunks, which is where a corrupt file makes HDF5 itself crash, at a cost of a few kB. */
+int fmr__kspace_touch(fmr_kspace *ks, fmr_err *err) {
+  const fmr_kspace_info *in = &ks->info;
+  hid_t dsets[3] = {ks->kspace, ks->rss, ks->esc};
+  static const char *const names[3] = {"k-space", "'reconstruction_rss'", "'reconstruction_esc'"};
+  size_t row = in->W > in->rec_w ? in->W : in->rec_w;
+  float complex *buf = malloc((row ? row : 1) * sizeof *buf);
+  if (!buf) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", ks->path);
+  int rc = 0;
+  fmr__h5_quiet q;
+  fmr__h5_quiet_begin(&q);
+  for (int d = 0; d < 3 && !rc; d++) {
+    if (dsets[d] < 0) continue;
+    int rank = d == 0 && in->multicoil ? 4 : 3;
+    size_t w = d == 0 ? in->W : in->rec_w;
+    hid_t mtype = d == 0 ? ks->ctype : H5T_NATIVE_FLOAT;
+    size_t last = in->slices - 1;
+    for (size_t s = 0; s <= last && !rc; s += last ? last : 1) {
+      hsize_t start[4] = {s, 0, 0, 0}, count[4] = {1, 1, 1, 1}, n = w;
+      count[rank - 1] = w;
+      hid_t fspace = H5Dget_space(dsets[d]), mspace = H5Screate_simple(1, &n, NULL);
+      if (fspace < 0 || mspace < 0 ||
+          H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+          H5Dread(dsets[d], mtype, mspace, fspace, H5P_DEFAULT, buf) < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "slice %zu: cannot read %s", s, names[d]);
+        rc = h5_fail(err, ks->path, what);
+      }
+      if (mspace >= 0) H5Sclose(mspace);
+      if (fspace >= 0) H5Sclose(fspace);
+      if (!last) break;
+    }
+  }
+  fmr__h5_quiet_end(&q);
+  free(buf);
+  return rc;
 }
 
 const fmr_kspace_info *fmr_kspace_info_of(const fmr_kspace *ks) { return &ks->info; }

@@ -22,6 +22,7 @@ typedef struct fmr_limits {
   size_t csv_line_bytes;        /* limits.csv_line_bytes: one CSV record (after unquoting) */
   size_t csv_rows;              /* limits.csv_rows: data rows of an annotation CSV */
   size_t list_names;            /* limits.list_names: lines naming volumes in a file list */
+  size_t probe_seconds;         /* limits.probe_seconds: wall time of one input probe */
 } fmr_limits;
 
 #define FMR_LIMIT_KSPACE_SLICES 1024
@@ -33,6 +34,7 @@ typedef struct fmr_limits {
 #define FMR_LIMIT_CSV_LINE_BYTES ((size_t)64 << 10)        /* 64 KiB */
 #define FMR_LIMIT_CSV_ROWS ((size_t)10000000)
 #define FMR_LIMIT_LIST_NAMES ((size_t)1000000)
+#define FMR_LIMIT_PROBE_SECONDS ((size_t)120)
 
 /* The defaults above. */
 void fmr_limits_default(fmr_limits *l);
