@@ -102,8 +102,9 @@ run_one() {
     break
   done
   if [ "$verdict" = ok ]; then
-    echo "fuzz $t: ok, $total executions in $seconds s, corpus $(ls "$work" | wc -l) inputs," \
-         "$library HDF5 library fault(s) kept in ${art}hdf5/"
+    local lib=""
+    [ "$library" = 0 ] || lib=", $library HDF5 library fault(s) kept in ${art}hdf5/"
+    echo "fuzz $t: ok, $total executions in $seconds s, corpus $(ls "$work" | wc -l) inputs$lib"
     return 0
   fi
   return 1

@@ -180,9 +180,9 @@ int fmr_text_uid_root_check(const char *root, size_t max_len, char *why, size_t 
 
 /* ---- RFC 4180 records ------------------------------------------------------------------------- */
 
-static int grow_bytes(void *pp, size_t *cap, size_t need, size_t elem) {
+int fmr__grow(void *pp, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return 0;
-  size_t ncap = *cap ? *cap : 64;
+  size_t ncap = *cap ? *cap : 8;
   while (ncap < need) {
     if (ncap > SIZE_MAX / 2 / elem) return FMR_ENOMEM;
     ncap *= 2;
@@ -239,13 +239,13 @@ static void skip_line(fmr_csv *r) {
 /* 0, FMR_ENOMEM, or 1 when the record outgrows the limit. */
 static int buf_put(fmr_csv *r, char c) {
   if (r->max_record && r->blen >= r->max_record) return 1;
-  if (r->blen == r->bcap && grow_bytes(&r->buf, &r->bcap, r->blen + 1, 1)) return FMR_ENOMEM;
+  if (r->blen == r->bcap && fmr__grow(&r->buf, &r->bcap, r->blen + 1, 1)) return FMR_ENOMEM;
   r->buf[r->blen++] = c;
   return 0;
 }
 
 static int field_start(fmr_csv *r) {
-  if (grow_bytes(&r->fofs, &r->fcap, r->nf + 2, sizeof *r->fofs)) return FMR_ENOMEM;
+  if (fmr__grow(&r->fofs, &r->fcap, r->nf + 2, sizeof *r->fofs)) return FMR_ENOMEM;
   r->fofs[r->nf++] = r->blen;
   return 0;
 }

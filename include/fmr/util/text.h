@@ -48,6 +48,12 @@ int fmr_text_parse_decimal(const char *s, size_t n, double *out);
  * zero, at most max_len characters. 0 when valid; otherwise -1 and `why` says what is wrong. */
 int fmr_text_uid_root_check(const char *root, size_t max_len, char *why, size_t why_size);
 
+/* Grow the array whose pointer is at `pp` (elem-byte items, capacity *cap) to hold `need` items,
+ * doubling. The pointer is moved with memcpy so one helper serves every element type without
+ * aliasing a T ** as a void **. 0 or FMR_ENOMEM (the array is then unchanged). Shared by the
+ * parsers that build arrays of unknown length. */
+int fmr__grow(void *pp, size_t *cap, size_t need, size_t elem);
+
 /* ---- RFC 4180 records ------------------------------------------------------------------------- */
 
 /* Reads records from a buffer: quoted fields, doubled quotes, quoted line breaks, CRLF/LF/CR line
