@@ -73,6 +73,9 @@ run_one() {
   local work="$build/fuzz-corpus/$t" art="$build/fuzz-artifacts/$t/" logs="$build/fuzz-logs"
   mkdir -p "$work" "$art/hdf5" "$logs"
   [ -x "$bin" ] || { echo "fuzz.sh: $bin is missing (run without --no-build)" >&2; return 2; }
+  # HDF5 hangs on some corrupt files (each costs the timeout); our own parsers take microseconds.
+  local timeout=5
+  [ "$t" != kspace ] || timeout=2
   local end=$(( $(date +%s) + seconds )) total=0 round=0 rc=0 library=0 verdict=ok
   while :; do
     local left=$(( end - $(date +%s) ))
@@ -80,7 +83,7 @@ run_one() {
     round=$((round + 1))
     local log="$logs/$t.$round.log"
     rc=0
-    "$bin" -max_total_time="$left" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 \
+    "$bin" -max_total_time="$left" -timeout="$timeout" -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$art" "$work" "$src/tests/fuzz/corpus/$t" "$src/tests/fuzz/regressions/$t" \
       >"$log" 2>&1 || rc=$?
     local execs
