@@ -23,6 +23,11 @@ static const char *const expected_header[NFIELDS] = {"file",  "slice",  "study_l
 
 /* ---- small containers ------------------------------------------------------------------------ */
 
+/* Grow an array (util/text.h's fmr__grow; the short name keeps the many call sites readable). */
+static int grow(void *pp, size_t *cap, size_t need, size_t elem) {
+  return fmr__grow(pp, cap, need, elem);
+}
+
 static uint64_t hash_bytes(const char *s, size_t n) {
   uint64_t h = 1469598103934665603ULL; /* FNV-1a */
   for (size_t i = 0; i < n; i++) {
@@ -179,18 +184,18 @@ static int add_problem(fmr_annotations *a, vol *v, size_t line, const char *what
   char *msg = malloc(n);
   if (!msg) return FMR_ENOMEM;
   snprintf(msg, n, "%s:%zu: %s", a->csv, line, what);
-  if (fmr__grow(&a->all, &a->capall, a->nall + 1, sizeof *a->all)) {
+  if (grow(&a->all, &a->capall, a->nall + 1, sizeof *a->all)) {
     free(msg);
     return FMR_ENOMEM;
   }
   a->all[a->nall++] = msg;
   a->totals.malformed++;
   if (v) {
-    if (fmr__grow(&v->problems, &v->capproblems, v->nproblems + 1, sizeof *v->problems))
+    if (grow(&v->problems, &v->capproblems, v->nproblems + 1, sizeof *v->problems))
       return FMR_ENOMEM;
     v->problems[v->nproblems++] = msg;
   } else {
-    if (fmr__grow(&a->global, &a->capglobal, a->nglobal + 1, sizeof *a->global)) return FMR_ENOMEM;
+    if (grow(&a->global, &a->capglobal, a->nglobal + 1, sizeof *a->global)) return FMR_ENOMEM;
     a->global[a->nglobal++] = msg;
   }
   return 0;
@@ -207,7 +212,7 @@ static int find_or_add_volume(parser *p, field name, vol **out) {
   }
   /* The map already holds the new index: the volume must exist before anything can fail. */
   vol *v = NULL;
-  if (fmr__grow(&a->vols, &a->capvols, a->nvols + 1, sizeof *a->vols) ||
+  if (grow(&a->vols, &a->capvols, a->nvols + 1, sizeof *a->vols) ||
       !(v = calloc(1, sizeof *v)) || !(v->name = dup_bytes(name.s, name.n))) {
     free(v);
     return FMR_ENOMEM;
@@ -221,8 +226,8 @@ static int find_or_add_volume(parser *p, field name, vol **out) {
 static int seen_row(parser *p, const field *f) {
   size_t start = p->keys_len, need = 0;
   for (int i = 0; i < NFIELDS; i++) need += sizeof(size_t) + f[i].n;
-  if (fmr__grow(&p->keys, &p->keys_cap, p->keys_len + need, 1) ||
-      fmr__grow(&p->key_ofs, &p->cap_key_ofs, p->nkeys + 2, sizeof *p->key_ofs))
+  if (grow(&p->keys, &p->keys_cap, p->keys_len + need, 1) ||
+      grow(&p->key_ofs, &p->cap_key_ofs, p->nkeys + 2, sizeof *p->key_ofs))
     return FMR_ENOMEM;
   /* Length-prefixed, so "a,b" + "c" and "a" + "b,c" cannot collide. */
   for (int i = 0; i < NFIELDS; i++) {
@@ -250,7 +255,7 @@ static int intern_label(parser *p, field lab, int *id) {
   if (found < 0) return found;
   if (!found) {
     char *s = NULL;
-    if (fmr__grow(&p->labels, &p->caplabels, p->nlabels + 1, sizeof *p->labels) ||
+    if (grow(&p->labels, &p->caplabels, p->nlabels + 1, sizeof *p->labels) ||
         !(s = dup_bytes(lab.s, lab.n)))
       return FMR_ENOMEM;
     p->labels[p->nlabels++] = s;
@@ -348,13 +353,13 @@ static int take_row(parser *p, const field *f, size_t line) {
   rc = intern_label(p, lab, &id);
   if (rc) return rc;
   if (study) {
-    if (fmr__grow(&v->study, &v->capstudy, v->nstudy + 1, sizeof *v->study)) return FMR_ENOMEM;
+    if (grow(&v->study, &v->capstudy, v->nstudy + 1, sizeof *v->study)) return FMR_ENOMEM;
     v->study[v->nstudy++] = id;
     v->pub.study_rows++;
     a->totals.study_level++;
     return 0;
   }
-  if (fmr__grow(&v->boxes, &v->capboxes, v->nboxes + 1, sizeof *v->boxes)) return FMR_ENOMEM;
+  if (grow(&v->boxes, &v->capboxes, v->nboxes + 1, sizeof *v->boxes)) return FMR_ENOMEM;
   fmr_box *b = &v->boxes[v->nboxes++];
   b->slice = (long)slice;
   b->x = (long)c[0];
