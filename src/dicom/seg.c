@@ -132,13 +132,13 @@ int fmr_seg_codes_parse(const char *name, const char *text, size_t len, fmr_seg_
   c->fallback = SIZE_MAX;
   fmr_sha256_hex(text, len, c->sha256);
   int have_header = 0;
-  fmr_csv csv;
+  fmr_csv_reader csv;
   /* The table is configuration, read whole: one record may use the whole file. */
-  fmr_csv_init(&csv, text, len, CODES_MAX_BYTES, '#');
+  fmr_csv_reader_init(&csv, text, len, CODES_MAX_BYTES, '#');
   for (;;) {
     size_t start_line = 0;
     char why[160];
-    int r = fmr_csv_next(&csv, &start_line, why, sizeof why);
+    int r = fmr_csv_reader_next(&csv, &start_line, why, sizeof why);
     if (r == FMR_CSV_EOF) break;
     if (r < 0) {
       rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", name);
@@ -148,7 +148,7 @@ int fmr_seg_codes_parse(const char *name, const char *text, size_t len, fmr_seg_
       rc = fmr_err_set(err, FMR_ECONFIG, "%s:%zu: %s", name, start_line, why);
       goto done;
     }
-    size_t nf = fmr_csv_nfields(&csv);
+    size_t nf = fmr_csv_reader_nfields(&csv);
     if (nf != NCOLS) {
       rc = fmr_err_set(err, FMR_ECONFIG, "%s:%zu: %zu fields, expected %d (%s, ..., %s)", name,
                        start_line, nf, NCOLS, COLUMNS[0], COLUMNS[NCOLS - 1]);
@@ -156,7 +156,7 @@ int fmr_seg_codes_parse(const char *name, const char *text, size_t len, fmr_seg_
     }
     memset(&row, 0, sizeof row);
     for (int k = 0; k < NCOLS; k++) {
-      if (!(row.f[k] = dup_trimmed(fmr_csv_field(&csv, (size_t)k)))) {
+      if (!(row.f[k] = dup_trimmed(fmr_csv_reader_field(&csv, (size_t)k)))) {
         rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", name);
         goto done;
       }
@@ -217,7 +217,7 @@ int fmr_seg_codes_parse(const char *name, const char *text, size_t len, fmr_seg_
   *out = c;
   c = NULL;
 done:
-  fmr_csv_free(&csv);
+  fmr_csv_reader_free(&csv);
   free_row(&row);
   fmr_seg_codes_free(&c);
   return rc;

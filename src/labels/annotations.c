@@ -450,17 +450,17 @@ done:
   return rc;
 }
 
-static int check_header(fmr_csv *r, const char *path, fmr_err *err) {
+static int check_header(fmr_csv_reader *r, const char *path, fmr_err *err) {
   char why[256];
   size_t line = 1;
-  int st = fmr_csv_next(r, &line, why, sizeof why);
+  int st = fmr_csv_reader_next(r, &line, why, sizeof why);
   if (st < 0) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
   if (st == FMR_CSV_EOF)
     return fmr_err_set(err, FMR_ECSV, "%s:1: empty file, expected the header", path);
   if (st == FMR_CSV_BAD) return fmr_err_set(err, FMR_ECSV, "%s:%zu: header: %s", path, line, why);
-  int ok = line == 1 && fmr_csv_nfields(r) == NFIELDS;
+  int ok = line == 1 && fmr_csv_reader_nfields(r) == NFIELDS;
   for (size_t i = 0; ok && i < NFIELDS; i++) {
-    fmr_text t = fmr_csv_field(r, i);
+    fmr_text t = fmr_csv_reader_field(r, i);
     ok = t.n == strlen(expected_header[i]) && memcmp(t.s, expected_header[i], t.n) == 0;
   }
   if (!ok)
@@ -481,11 +481,11 @@ int fmr_annotations_parse_limited(const char *path, const char *data, size_t len
   int rc = 0;
   parser p;
   memset(&p, 0, sizeof p);
-  fmr_csv r;
+  fmr_csv_reader r;
   const fmr_limits *lim = fmr_limits_or_default(limits);
   *out = NULL;
   if (!path) path = "(csv)";
-  fmr_csv_init(&r, data, len, lim->csv_line_bytes, 0);
+  fmr_csv_reader_init(&r, data, len, lim->csv_line_bytes, 0);
   if (!data && len) return fmr_err_set(err, FMR_EINVAL, "%s: no data", path);
   fmr_annotations *a = calloc(1, sizeof *a);
   if (!a || !(a->csv = strdup(path))) {
@@ -498,7 +498,7 @@ int fmr_annotations_parse_limited(const char *path, const char *data, size_t len
   for (;;) {
     char why[256];
     size_t line = 0;
-    int st = fmr_csv_next(&r, &line, why, sizeof why);
+    int st = fmr_csv_reader_next(&r, &line, why, sizeof why);
     if (st == FMR_CSV_EOF) break;
     if (st < 0) {
       rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
@@ -512,13 +512,13 @@ int fmr_annotations_parse_limited(const char *path, const char *data, size_t len
     a->totals.rows++;
     if (st == FMR_CSV_BAD) {
       rc = add_problem(a, NULL, line, why);
-    } else if (fmr_csv_nfields(&r) != NFIELDS) {
-      snprintf(why, sizeof why, "expected %d fields, got %zu", NFIELDS, fmr_csv_nfields(&r));
+    } else if (fmr_csv_reader_nfields(&r) != NFIELDS) {
+      snprintf(why, sizeof why, "expected %d fields, got %zu", NFIELDS, fmr_csv_reader_nfields(&r));
       rc = add_problem(a, NULL, line, why);
     } else {
       field f[NFIELDS];
       for (int i = 0; i < NFIELDS; i++) {
-        fmr_text t = fmr_csv_field(&r, (size_t)i);
+        fmr_text t = fmr_csv_reader_field(&r, (size_t)i);
         f[i].s = t.s;
         f[i].n = t.n;
       }
@@ -537,7 +537,7 @@ int fmr_annotations_parse_limited(const char *path, const char *data, size_t len
   *out = a;
   a = NULL;
 done:
-  fmr_csv_free(&r);
+  fmr_csv_reader_free(&r);
   free(p.key_ofs);
   free(p.keys);
   hmap_free(&p.row_map);

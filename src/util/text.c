@@ -196,7 +196,7 @@ int fmr__grow(void *pp, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-void fmr_csv_init(fmr_csv *r, const char *data, size_t len, size_t max_record, int comment) {
+void fmr_csv_reader_init(fmr_csv_reader *r, const char *data, size_t len, size_t max_record, int comment) {
   memset(r, 0, sizeof *r);
   r->data = data ? data : "";
   r->len = data ? len : 0;
@@ -206,7 +206,7 @@ void fmr_csv_init(fmr_csv *r, const char *data, size_t len, size_t max_record, i
   if (r->len >= 3 && memcmp(r->data, "\xEF\xBB\xBF", 3) == 0) r->pos = 3; /* spreadsheet exports */
 }
 
-void fmr_csv_free(fmr_csv *r) {
+void fmr_csv_reader_free(fmr_csv_reader *r) {
   free(r->buf);
   free(r->fofs);
   r->buf = NULL;
@@ -214,54 +214,54 @@ void fmr_csv_free(fmr_csv *r) {
   r->bcap = r->fcap = r->blen = r->nf = 0;
 }
 
-size_t fmr_csv_nfields(const fmr_csv *r) { return r->nf; }
+size_t fmr_csv_reader_nfields(const fmr_csv_reader *r) { return r->nf; }
 
-fmr_text fmr_csv_field(const fmr_csv *r, size_t i) {
+fmr_text fmr_csv_reader_field(const fmr_csv_reader *r, size_t i) {
   if (i >= r->nf) return (fmr_text){"", 0};
   return (fmr_text){r->buf + r->fofs[i], r->fofs[i + 1] - r->fofs[i]};
 }
 
-static int at_eol(const fmr_csv *r) { return r->data[r->pos] == '\n' || r->data[r->pos] == '\r'; }
+static int at_eol(const fmr_csv_reader *r) { return r->data[r->pos] == '\n' || r->data[r->pos] == '\r'; }
 
 /* Consume one line end: CRLF, LF or a lone CR. */
-static void eat_eol(fmr_csv *r) {
+static void eat_eol(fmr_csv_reader *r) {
   if (r->data[r->pos] == '\r' && r->pos + 1 < r->len && r->data[r->pos + 1] == '\n') r->pos++;
   r->pos++;
   r->line++;
 }
 
 /* Resynchronise after a bad record: drop the rest of the physical line. */
-static void skip_line(fmr_csv *r) {
+static void skip_line(fmr_csv_reader *r) {
   while (r->pos < r->len && !at_eol(r)) r->pos++;
   if (r->pos < r->len) eat_eol(r);
 }
 
 /* 0, FMR_ENOMEM, or 1 when the record outgrows the limit. */
-static int buf_put(fmr_csv *r, char c) {
+static int buf_put(fmr_csv_reader *r, char c) {
   if (r->max_record && r->blen >= r->max_record) return 1;
   if (r->blen == r->bcap && fmr__grow(&r->buf, &r->bcap, r->blen + 1, 1)) return FMR_ENOMEM;
   r->buf[r->blen++] = c;
   return 0;
 }
 
-static int field_start(fmr_csv *r) {
+static int field_start(fmr_csv_reader *r) {
   if (fmr__grow(&r->fofs, &r->fcap, r->nf + 2, sizeof *r->fofs)) return FMR_ENOMEM;
   r->fofs[r->nf++] = r->blen;
   return 0;
 }
 
-static int record_done(fmr_csv *r) {
+static int record_done(fmr_csv_reader *r) {
   r->fofs[r->nf] = r->blen; /* room reserved by field_start */
   return FMR_CSV_OK;
 }
 
-static int too_long(fmr_csv *r, char *why, size_t why_size) {
+static int too_long(fmr_csv_reader *r, char *why, size_t why_size) {
   snprintf(why, why_size, "record longer than %zu bytes (limits.csv_line_bytes)", r->max_record);
   skip_line(r);
   return FMR_CSV_BAD;
 }
 
-int fmr_csv_next(fmr_csv *r, size_t *rec_line, char *why, size_t why_size) {
+int fmr_csv_reader_next(fmr_csv_reader *r, size_t *rec_line, char *why, size_t why_size) {
   for (;;) { /* blank lines and comments are not records */
     while (r->pos < r->len && at_eol(r)) eat_eol(r);
     if (r->pos < r->len && r->comment && r->data[r->pos] == r->comment) {

@@ -70,29 +70,29 @@ static void test_trim_quote_printable(void) {
 static void test_csv(void) {
   const char *data = "\xEF\xBB\xBF# comment\r\na,\"b,\"\"c\"\"\",d\r\n\r\n\"multi\nline\",x\n"
                      "bad\"q,1\nlong field here,2\nlast";
-  fmr_csv r;
-  fmr_csv_init(&r, data, strlen(data), 12, '#');
+  fmr_csv_reader r;
+  fmr_csv_reader_init(&r, data, strlen(data), 12, '#');
   char why[128];
   size_t line = 0;
-  CHECK_INT_EQ(fmr_csv_next(&r, &line, why, sizeof why), FMR_CSV_OK);
+  CHECK_INT_EQ(fmr_csv_reader_next(&r, &line, why, sizeof why), FMR_CSV_OK);
   CHECK_UINT_EQ(line, 2);
-  CHECK_UINT_EQ(fmr_csv_nfields(&r), 3);
-  fmr_text f = fmr_csv_field(&r, 1);
+  CHECK_UINT_EQ(fmr_csv_reader_nfields(&r), 3);
+  fmr_text f = fmr_csv_reader_field(&r, 1);
   CHECK(f.n == 5 && memcmp(f.s, "b,\"c\"", 5) == 0);
-  CHECK_INT_EQ(fmr_csv_next(&r, &line, why, sizeof why), FMR_CSV_OK);
+  CHECK_INT_EQ(fmr_csv_reader_next(&r, &line, why, sizeof why), FMR_CSV_OK);
   CHECK_UINT_EQ(line, 4);
-  f = fmr_csv_field(&r, 0);
+  f = fmr_csv_reader_field(&r, 0);
   CHECK(f.n == 10 && memcmp(f.s, "multi\nline", 10) == 0);
-  CHECK_INT_EQ(fmr_csv_next(&r, &line, why, sizeof why), FMR_CSV_BAD);
+  CHECK_INT_EQ(fmr_csv_reader_next(&r, &line, why, sizeof why), FMR_CSV_BAD);
   CHECK_UINT_EQ(line, 6);
   CHECK(strstr(why, "quote inside an unquoted field") != NULL);
-  CHECK_INT_EQ(fmr_csv_next(&r, &line, why, sizeof why), FMR_CSV_BAD);
+  CHECK_INT_EQ(fmr_csv_reader_next(&r, &line, why, sizeof why), FMR_CSV_BAD);
   CHECK_UINT_EQ(line, 7);
   CHECK_STR_EQ(why, "record longer than 12 bytes (limits.csv_line_bytes)");
-  CHECK_INT_EQ(fmr_csv_next(&r, &line, why, sizeof why), FMR_CSV_OK);
+  CHECK_INT_EQ(fmr_csv_reader_next(&r, &line, why, sizeof why), FMR_CSV_OK);
   CHECK_UINT_EQ(line, 8);
-  CHECK_INT_EQ(fmr_csv_next(&r, &line, why, sizeof why), FMR_CSV_EOF);
-  fmr_csv_free(&r);
+  CHECK_INT_EQ(fmr_csv_reader_next(&r, &line, why, sizeof why), FMR_CSV_EOF);
+  fmr_csv_reader_free(&r);
 }
 
 int main(void) {

@@ -60,7 +60,7 @@ int fmr__grow(void *pp, size_t *cap, size_t need, size_t elem);
  * ends, a leading UTF-8 BOM. Blank lines (and, with a comment character, lines starting with it)
  * are not records. A record longer than max_record bytes, or with bad quoting, is reported and
  * skipped, and reading resumes on the next line, so one bad row costs one row. */
-typedef struct fmr_csv {
+typedef struct fmr_csv_reader {
   const char *data;
   size_t len, pos;
   size_t line;       /* physical line of data[pos], 1-based */
@@ -70,18 +70,19 @@ typedef struct fmr_csv {
   size_t blen, bcap;
   size_t *fofs;      /* field i is buf[fofs[i] .. fofs[i+1]) */
   size_t nf, fcap;
-} fmr_csv;
+} fmr_csv_reader;
 
 enum { FMR_CSV_EOF = 0, FMR_CSV_OK = 1, FMR_CSV_BAD = 2 };
 
-void fmr_csv_init(fmr_csv *r, const char *data, size_t len, size_t max_record, int comment);
+void fmr_csv_reader_init(fmr_csv_reader *r, const char *data, size_t len, size_t max_record,
+                         int comment);
 /* The next record: FMR_CSV_OK (fields readable until the next call), FMR_CSV_BAD (`why` says what
  * is wrong; the reader is past it), FMR_CSV_EOF, or FMR_ENOMEM. *rec_line is the line the record
  * starts on. */
-int fmr_csv_next(fmr_csv *r, size_t *rec_line, char *why, size_t why_size);
-size_t fmr_csv_nfields(const fmr_csv *r);
-fmr_text fmr_csv_field(const fmr_csv *r, size_t i);
-void fmr_csv_free(fmr_csv *r);
+int fmr_csv_reader_next(fmr_csv_reader *r, size_t *rec_line, char *why, size_t why_size);
+size_t fmr_csv_reader_nfields(const fmr_csv_reader *r);
+fmr_text fmr_csv_reader_field(const fmr_csv_reader *r, size_t i);
+void fmr_csv_reader_free(fmr_csv_reader *r);
 
 #ifdef __cplusplus
 }
