@@ -30,6 +30,8 @@ if [ "$want_test" -eq 1 ]; then
   pkgs+=(
     python3 python3-numpy python3-h5py python3-pydicom python3-nibabel
     dicom3tools dcm2niix
+    # fuzzing (scripts/fuzz.sh, ctest -L fuzz in a FMR_FUZZ build) and ctest -L valgrind
+    clang-14 libclang-rt-14-dev libfuzzer-14-dev valgrind
   )
 fi
 if [ "$want_slurm" -eq 1 ]; then

@@ -59,7 +59,7 @@ int fmr_cmd_annotations(int argc, char **argv) {
   char *csv = NULL, *list_text = NULL;
   size_t csv_len = 0, list_len = 0;
   fmr_annotations *ann = NULL;
-  fmr_filelist fl = {0, NULL};
+  fmr_filelist fl = {0};
   json_t *root = NULL;
   char **sorted = NULL;
   fmr_err err;
@@ -156,6 +156,14 @@ int fmr_cmd_annotations(int argc, char **argv) {
     JSET(list_obj, "listed_without_rows", jsize(without));
     JSET(list_obj, "with_rows_not_listed", jsize(not_listed));
     JSET(list_obj, "not_listed", unlisted = json_array());
+    json_t *skipped;
+    JSET(list_obj, "skipped", skipped = json_array());
+    for (size_t i = 0; i < fl.nskipped; i++) {
+      json_t *sk = json_object();
+      JPUSH(skipped, sk);
+      JSET(sk, "line", jsize(fl.skipped[i].line));
+      JSET(sk, "text", json_string(fl.skipped[i].text));
+    }
     for (size_t i = 0; i < nvol; i++) {
       const char *name = fmr_annotations_volume(ann, i)->name;
       if (!bsearch(&name, sorted, fl.n, sizeof *sorted, cmp_str))

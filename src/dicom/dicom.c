@@ -32,6 +32,7 @@
 #include <strings.h>
 
 #include "dicom/dcmtk/dcmtk_adapter.h"
+#include "fmr/util/text.h"
 
 #define MR_IMAGE_STORAGE "1.2.840.10008.5.1.4.1.1.4"
 #define DEFAULT_NAMESPACE "fastmri-regen"
@@ -73,27 +74,9 @@ static size_t vr_max_len(const char *vr) {
   return 10240; /* LT */
 }
 
-/* Text from the untrusted header or generated prose: printable ASCII only ('?' otherwise), '/'
- * for the value delimiter, surrounding spaces trimmed, cut to `max` characters. out: max + 1. */
-static void clean_text(const char *value, size_t max, char *out) {
-  size_t n = 0;
-  const char *v = value ? value : "";
-  while (*v == ' ') v++;
-  for (; *v && n < max; v++) {
-    unsigned char c = (unsigned char)*v;
-    if (c < 0x20 || c > 0x7e)
-      c = '?';
-    else if (c == '\\')
-      c = '/';
-    out[n++] = (char)c;
-  }
-  while (n > 0 && out[n - 1] == ' ') n--;
-  out[n] = '\0';
-}
-
 static void put_text(attr_list *l, uint16_t g, uint16_t e, const char *vr, const char *value) {
   char buf[10241];
-  clean_text(value, vr_max_len(vr), buf);
+  fmr_text_printable(value, vr_max_len(vr), buf); /* untrusted header text */
   put(l, g, e, vr, buf);
 }
 
@@ -436,7 +419,7 @@ static int put_patient_study(const fmr_dicom_series *s, const fmr_header *h, con
   /* Patient: the volume name is the only identity fastMRI has; nothing invented. SPEC 5.2 wants
    * PatientName to equal the volume name exactly, so no "^" is appended (dciodvfy would prefer the
    * explicit family-name form; the two are the same name in DICOM's PN rules). */
-  clean_text(s->volume, 63, buf);
+  fmr_text_printable(s->volume, 63, buf);
   for (char *c = buf; *c; c++)
     if (*c == '^' || *c == '=') *c = '_'; /* PN component and group delimiters */
   put(l, 0x0010, 0x0010, "PN", buf);
@@ -454,12 +437,12 @@ static int put_patient_study(const fmr_dicom_series *s, const fmr_header *h, con
   put(l, 0x0008, 0x0090, "PN", "");
   put(l, 0x0008, 0x0050, "SH", "");
   char mid[65], study_id[17];
-  clean_text(h->measurement_id, 64, mid); /* as it will be written */
+  fmr_text_printable(h->measurement_id, 64, mid); /* as it will be written */
   /* Without a measurementID the volume name stands in, so the StudyID DICOMDIR needs is there. */
   if (mid[0])
     derive_study_id(mid, study_id);
   else {
-    clean_text(s->volume, 64, buf);
+    fmr_text_printable(s->volume, 64, buf);
     derive_study_id(buf, study_id);
   }
   put_text(l, 0x0020, 0x0010, "SH", study_id);
@@ -480,7 +463,7 @@ static int put_entities(const fmr_dicom_series *s, const fmr_header *h, const ch
   char uid[FMR_UID_MAX], buf[128];
   if ((rc = put_patient_study(s, h, date, time, l, err))) return rc;
   char mid[65];
-  clean_text(h->measurement_id, 64, mid); /* as it will be written */
+  fmr_text_printable(h->measurement_id, 64, mid); /* as it will be written */
 
   /* General Series */
   put(l, 0x0008, 0x0060, "CS", "MR");

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <yaml.h>
 
-typedef enum { T_STRING, T_PATH, T_PATHLIST, T_BOOL, T_ENUM } key_type;
+#include "fmr/util/text.h"
+
+typedef enum { T_STRING, T_PATH, T_PATHLIST, T_BOOL, T_ENUM, T_SIZE } key_type;
 
 typedef struct key_spec {
   const char *name;         /* dotted path, e.g. "input.dirs" */
@@ -21,6 +23,7 @@ typedef struct key_spec {
   const char *def;          /* default as YAML text; NULL: none */
   const char *const *choices; /* T_ENUM: NULL-terminated; the value stored is the index */
   const char *help;
+  unsigned long long lo, hi; /* T_SIZE: the accepted range */
 } key_spec;
 
 static const char *const anatomy_choices[] = {"knee", "brain", NULL};
@@ -31,51 +34,75 @@ static const char *const frame_choices[] = {"image", "native", NULL};
 static const char *const level_choices[] = {"error", "warn", "info", "debug", NULL};
 
 #define OFF(field) offsetof(fmr_config, field)
+/* A size under limits:, stored in fmr_config.limits (defaults equal fmr_limits_default's). */
+#define LIMIT(key, field, def_text, max, help_text)                                             \
+  {.name = key, .type = T_SIZE, .offset = OFF(limits.field), .def = def_text, .help = help_text, \
+   .lo = 1, .hi = (max)}
 
 /* The one description of the configuration. README "Configuration" mirrors it (`fastmri-regen run
  * --print-config-reference` prints this table). */
 static const key_spec keys[] = {
     {"anatomy", T_ENUM, OFF(anatomy), 1, NULL, anatomy_choices,
-     "knee | brain: which label vocabulary and nominal geometry apply"},
+     "knee | brain: which label vocabulary and nominal geometry apply", 0, 0},
     {"input.dirs", T_PATHLIST, OFF(input_dirs), 1, NULL, NULL,
-     "directories searched recursively for <name>.h5"},
+     "directories searched recursively for <name>.h5", 0, 0},
     {"input.file_list", T_PATH, OFF(file_list), 0, NULL, NULL,
-     "fastMRI+ file list (one volume name per line); required unless input.all_files"},
-    {"input.annotations", T_PATH, OFF(annotations), 1, NULL, NULL, "fastMRI+ annotation CSV"},
+     "fastMRI+ file list (one volume name per line); required unless input.all_files", 0, 0},
+    {"input.annotations", T_PATH, OFF(annotations), 1, NULL, NULL, "fastMRI+ annotation CSV", 0, 0},
     {"input.all_files", T_BOOL, OFF(all_files), 0, "false", NULL,
      "also process every <name>.h5 under input.dirs that the file list does not name "
-     "(marked not reviewed, no masks)"},
+     "(marked not reviewed, no masks)", 0, 0},
+    {"input.probe", T_BOOL, OFF(probe), 0, "true", NULL,
+     "open and check each input's metadata in a short-lived child process first, so a file that "
+     "crashes the HDF5 library fails alone", 0, 0},
     {"output.dir", T_PATH, OFF(output_dir), 1, NULL, NULL,
-     "where dicom/, masks/ and manifest.json are written"},
-    {"output.dicom", T_BOOL, OFF(write_dicom), 0, "true", NULL, "write one DICOM file per slice"},
+     "where dicom/, masks/ and manifest.json are written", 0, 0},
+    {"output.dicom", T_BOOL, OFF(write_dicom), 0, "true", NULL, "write one DICOM file per slice", 0, 0},
     {"output.masks", T_BOOL, OFF(write_masks), 0, "true", NULL,
-     "write one HDF5 label mask per reviewed volume"},
+     "write one HDF5 label mask per reviewed volume", 0, 0},
     {"output.mask_frame", T_ENUM, OFF(mask_frame), 0, "image", frame_choices,
-     "image: masks in the orientation of the DICOM images; native: fastMRI's unflipped arrays"},
+     "image: masks in the orientation of the DICOM images; native: fastMRI's unflipped arrays", 0, 0},
     {"output.seg", T_BOOL, OFF(write_seg), 0, "true", NULL,
-     "write a DICOM Segmentation (seg/<volume>.dcm) per reviewed volume with findings"},
+     "write a DICOM Segmentation (seg/<volume>.dcm) per reviewed volume with findings", 0, 0},
     {"output.preview", T_BOOL, OFF(write_preview), 0, "true", NULL,
      "write a PNG contact sheet of the boxes (preview/<volume>.png) per reviewed volume with "
-     "boxes"},
+     "boxes", 0, 0},
     {"output.seg_codes", T_PATH, OFF(seg_codes), 0, NULL, NULL,
-     "CSV of label -> SEG coded concepts replacing the built-in configs/seg-codes.csv"},
+     "CSV of label -> SEG coded concepts replacing the built-in configs/seg-codes.csv", 0, 0},
     {"recon.source", T_ENUM, OFF(source), 0, "kspace", source_choices,
-     "kspace: reconstruct from raw data; reconstruction_rss/_esc: use the stored image"},
+     "kspace: reconstruct from raw data; reconstruction_rss/_esc: use the stored image", 0, 0},
     {"recon.flip_up_down", T_BOOL, OFF(flip_up_down), 0, "true", NULL,
-     "flip rows (the fastMRI+ labelling frame)"},
-    {"recon.flip_left_right", T_BOOL, OFF(flip_left_right), 0, "false", NULL, "flip columns"},
+     "flip rows (the fastMRI+ labelling frame)", 0, 0},
+    {"recon.flip_left_right", T_BOOL, OFF(flip_left_right), 0, "false", NULL, "flip columns", 0, 0},
     {"recon.fft_effort", T_ENUM, OFF(fft_effort), 0, "estimate", effort_choices,
-     "FFTW planner effort; estimate is reproducible without wisdom"},
+     "FFTW planner effort; estimate is reproducible without wisdom", 0, 0},
     {"dicom.uid_root", T_STRING, OFF(uid_root), 0, "2.25", NULL,
-     "UID root: 2.25 (UUID-derived) or your organisation's registered root"},
+     "UID root: 2.25 (UUID-derived) or your organisation's registered root", 0, 0},
     {"dicom.uid_namespace", T_STRING, OFF(uid_namespace), 0, "fastmri-regen", NULL,
-     "string hashed into every UID; change it to mint a distinct set of UIDs"},
+     "string hashed into every UID; change it to mint a distinct set of UIDs", 0, 0},
     {"dicom.date", T_STRING, OFF(date), 0, "20000101", NULL,
-     "YYYYMMDD written as study/series date when SOURCE_DATE_EPOCH is unset"},
+     "YYYYMMDD written as study/series date when SOURCE_DATE_EPOCH is unset", 0, 0},
     {"dicom.time", T_STRING, OFF(time), 0, "000000", NULL,
-     "HHMMSS written as study/series time when SOURCE_DATE_EPOCH is unset"},
+     "HHMMSS written as study/series time when SOURCE_DATE_EPOCH is unset", 0, 0},
     {"log.level", T_ENUM, OFF(log_level), 0, "info", level_choices,
-     "error | warn | info | debug (FMR_LOG_LEVEL overrides)"},
+     "error | warn | info | debug (FMR_LOG_LEVEL overrides)", 0, 0},
+    LIMIT("limits.kspace_slices", kspace_slices, "1024", 1u << 20, "most slices in one volume"),
+    LIMIT("limits.kspace_coils", kspace_coils, "256", 1u << 16, "most receiver coils"),
+    LIMIT("limits.kspace_dim", kspace_dim, "4096", 1u << 20,
+          "largest k-space H or W and stored reconstruction h or w"),
+    LIMIT("limits.kspace_slice_elements", kspace_slice_elements, "67108864", 1ull << 36,
+          "most complex values in one slice (coils x H x W; 8 bytes each)"),
+    LIMIT("limits.kspace_elements", kspace_elements, "2147483648", 1ull << 44,
+          "most complex values in one volume (slices x coils x H x W)"),
+    LIMIT("limits.header_bytes", header_bytes, "4194304", 1u << 30,
+          "largest ismrmrd_header string in bytes"),
+    LIMIT("limits.csv_line_bytes", csv_line_bytes, "65536", 1u << 30,
+          "longest record of an annotation CSV or the SEG code table, in bytes"),
+    LIMIT("limits.csv_rows", csv_rows, "10000000", 1ull << 40, "most data rows in an annotation CSV"),
+    LIMIT("limits.list_names", list_names, "1000000", 1ull << 40,
+          "most volume lines in a file list"),
+    LIMIT("limits.probe_seconds", probe_seconds, "120", 86400,
+          "wall time allowed to the input probe of one file before it is killed (input.probe)"),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -91,6 +118,7 @@ typedef struct parse_ctx {
   yaml_document_t *doc;
   fmr_config *cfg;
   int seen[NKEYS];
+  const yaml_node_t *where[NKEYS]; /* the value node of each key given, for later messages */
   fmr_err *err;
 } parse_ctx;
 
@@ -194,6 +222,17 @@ static int set_value(parse_ctx *c, const key_spec *k, const yaml_node_t *n) {
       *(char **)field = s;
       return 0;
     }
+    case T_SIZE: {
+      long long num = 0;
+      int pr = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                   ? fmr_text_parse_int(v, strlen(v), (long long)k->lo, (long long)k->hi, &num)
+                   : -1;
+      if (pr)
+        return err_at(c, n, "'%s' must be a whole number from %llu to %llu, not '%s'", k->name,
+                      k->lo, k->hi, v);
+      *(size_t *)field = (size_t)num;
+      return 0;
+    }
     default:
       return fmr_err_set(c->err, FMR_EINVAL, "internal: bad key type");
   }
@@ -224,6 +263,7 @@ static int walk_mapping(parse_ctx *c, const yaml_node_t *map, const char *prefix
       found = 1;
       if (c->seen[i]) return err_at(c, kn, "duplicate key '%s'", full);
       c->seen[i] = 1;
+      c->where[i] = vn;
       int rc = set_value(c, &keys[i], vn);
       if (rc) return rc;
     }
@@ -256,14 +296,25 @@ static int apply_defaults(parse_ctx *c, const yaml_node_t *root) {
   return 0;
 }
 
+/* The value node of a key when the file gives it, else the root (a default is at fault). */
+static const yaml_node_t *node_of(const parse_ctx *c, size_t offset, const yaml_node_t *root) {
+  for (size_t i = 0; i < NKEYS; i++)
+    if (keys[i].offset == offset && c->where[i]) return c->where[i];
+  return root;
+}
+
 static int check_semantics(parse_ctx *c, const yaml_node_t *root) {
   fmr_config *cfg = c->cfg;
+  char why[160];
+  if (fmr_text_uid_root_check(cfg->uid_root, FMR_CONFIG_UID_ROOT_MAX, why, sizeof why))
+    return err_at(c, node_of(c, OFF(uid_root), root), "'dicom.uid_root' \"%.64s%s\" %s", cfg->uid_root,
+                  strlen(cfg->uid_root) > 64 ? "..." : "", why);
   if (!cfg->file_list && !cfg->all_files)
     return err_at(c, root, "missing required key 'input.file_list' (or set input.all_files: true)");
   if (strlen(cfg->date) != 8 || strspn(cfg->date, "0123456789") != 8)
-    return err_at(c, root, "'dicom.date' must be YYYYMMDD, not '%s'", cfg->date);
+    return err_at(c, node_of(c, OFF(date), root), "'dicom.date' must be YYYYMMDD, not '%s'", cfg->date);
   if (strlen(cfg->time) != 6 || strspn(cfg->time, "0123456789") != 6)
-    return err_at(c, root, "'dicom.time' must be HHMMSS, not '%s'", cfg->time);
+    return err_at(c, node_of(c, OFF(time), root), "'dicom.time' must be HHMMSS, not '%s'", cfg->time);
   return 0;
 }
 
@@ -347,6 +398,7 @@ void fmr_config_print_reference(void *file) {
     fprintf(f, "%-22s %-9s %-10s %s\n", k->name,
             k->type == T_BOOL ? "bool" : k->type == T_PATHLIST ? "paths" : k->type == T_PATH ? "path"
                                      : k->type == T_ENUM   ? "choice"
+                                     : k->type == T_SIZE   ? "size"
                                                            : "string",
             k->required ? "(required)" : k->def ? k->def : "-", k->help);
   }

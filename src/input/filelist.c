@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fmr/util/text.h"
+
 /* A volume name becomes "<name>.h5", which must fit in one directory entry (NAME_MAX 255). */
 #define NAME_LIMIT 252
 
@@ -24,22 +26,19 @@ int fmr_volume_name_valid(const char *name) {
   return n <= NAME_LIMIT;
 }
 
-/* Copy s[0..n) into out for an error message, escaping what a terminal or JSON would mangle. */
-static void quote_bytes(char *out, size_t out_size, const char *s, size_t n) {
-  size_t o = 0;
-  for (size_t i = 0; i < n && o + 5 < out_size; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      snprintf(out + o, out_size - o, "\\x%02x", c);
-      o += 4;
-    } else {
-      out[o++] = (char)c;
-    }
+int fmr_volume_name_plain(const char *name) {
+  if (!fmr_volume_name_valid(name)) return 0;
+  unsigned char c0 = (unsigned char)name[0];
+  if (!((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z') || (c0 >= '0' && c0 <= '9')))
+    return 0;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+    unsigned char c = *p;
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '-' || c == '.';
+    if (!ok) return 0;
   }
-  if (o < out_size) out[o] = '\0';
+  return 1;
 }
-
-static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 /* Exact-match set of names for removing duplicates in O(n). */
 typedef struct name_set {
@@ -81,41 +80,81 @@ static int name_set_add(name_set *s, const char *name, size_t used) {
   return 1;
 }
 
+static int add_skip(fmr_filelist *fl, size_t *cap, size_t line, const char *s, size_t n) {
+  if (fl->nskipped == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 8;
+    fmr_filelist_skip *ns = realloc(fl->skipped, ncap * sizeof *ns);
+    if (!ns) return FMR_ENOMEM;
+    fl->skipped = ns;
+    *cap = ncap;
+  }
+  char q[256];
+  fmr_text_quote(q, sizeof q, s, n, 64);
+  char *t = strdup(q);
+  if (!t) return FMR_ENOMEM;
+  fl->skipped[fl->nskipped].line = line;
+  fl->skipped[fl->nskipped].text = t;
+  fl->nskipped++;
+  return 0;
+}
+
 int fmr_filelist_parse(const char *path, const char *data, size_t len, fmr_filelist *out,
                        fmr_err *err) {
+  return fmr_filelist_parse_limited(path, data, len, NULL, out, err);
+}
+
+int fmr_filelist_parse_limited(const char *path, const char *data, size_t len,
+                               const fmr_limits *limits, fmr_filelist *out, fmr_err *err) {
   int rc = 0;
-  fmr_filelist fl = {0, NULL};
-  size_t cap = 0;
+  fmr_filelist fl;
+  memset(&fl, 0, sizeof fl);
+  size_t cap = 0, skip_cap = 0, nlines = 0;
   name_set seen = {0, NULL};
   char *name = NULL;
-  out->n = 0;
-  out->names = NULL;
+  const size_t max_names = fmr_limits_or_default(limits)->list_names;
+  memset(out, 0, sizeof *out);
+  if (!path) path = "(file list)";
+  if (!data) len = 0;
+  fl.path = strdup(path);
+  if (!fl.path) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
   size_t pos = 0, line = 0;
   if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* spreadsheet exports add a BOM */
   while (pos < len) {
     line++;
     const char *eol = memchr(data + pos, '\n', len - pos);
     size_t end = eol ? (size_t)(eol - data) : len;
-    size_t a = pos, b = end;
+    fmr_text t = fmr_text_trim(data + pos, end - pos);
     pos = eol ? end + 1 : len;
-    while (a < b && is_blank(data[a])) a++;
-    while (b > a && is_blank(data[b - 1])) b--;
-    if (a == b) continue;
-    name = malloc(b - a + 1);
+    if (t.n == 0) continue;
+    if (++nlines > max_names) {
+      rc = fmr_err_set(err, FMR_ERANGE, "%s:%zu: more than %zu names (limits.list_names)", path,
+                       line, max_names);
+      goto done;
+    }
+    name = malloc(t.n + 1);
     if (!name) {
       rc = fmr_err_set(err, FMR_ENOMEM, "%s:%zu: out of memory", path, line);
       goto done;
     }
-    memcpy(name, data + a, b - a);
-    name[b - a] = '\0';
-    if (memchr(data + a, '\0', b - a) || !fmr_volume_name_valid(name)) {
+    memcpy(name, t.s, t.n);
+    name[t.n] = '\0';
+    if (memchr(t.s, '\0', t.n) || !fmr_volume_name_valid(name)) {
       char q[256];
-      quote_bytes(q, sizeof q, data + a, b - a);
+      fmr_text_quote(q, sizeof q, t.s, t.n, SIZE_MAX);
       rc = fmr_err_set(err, FMR_EINVAL,
                        "%s:%zu: invalid volume name \"%s\" (must be a plain file name without "
                        "'/', control characters, \".\" or \"..\", at most %d bytes)",
                        path, line, q, NAME_LIMIT);
       goto done;
+    }
+    if (!fmr_volume_name_plain(name)) { /* e.g. "Knee data": a note, not a volume */
+      free(name);
+      name = NULL;
+      if (add_skip(&fl, &skip_cap, line, t.s, t.n)) {
+        rc = fmr_err_set(err, FMR_ENOMEM, "%s:%zu: out of memory", path, line);
+        goto done;
+      }
+      continue;
     }
     int added = name_set_add(&seen, name, fl.n);
     if (added < 0) {
@@ -141,8 +180,7 @@ int fmr_filelist_parse(const char *path, const char *data, size_t len, fmr_filel
     name = NULL;
   }
   *out = fl;
-  fl.names = NULL;
-  fl.n = 0;
+  memset(&fl, 0, sizeof fl);
 done:
   free(name);
   free(seen.slot);
@@ -154,8 +192,10 @@ void fmr_filelist_free(fmr_filelist *fl) {
   if (!fl) return;
   for (size_t i = 0; i < fl->n; i++) free(fl->names[i]);
   free(fl->names);
-  fl->names = NULL;
-  fl->n = 0;
+  for (size_t i = 0; i < fl->nskipped; i++) free(fl->skipped[i].text);
+  free(fl->skipped);
+  free(fl->path);
+  memset(fl, 0, sizeof *fl);
 }
 
 /* ---- file index ------------------------------------------------------------------------------ */

@@ -1,11 +1,7 @@
 /* fastMRI+ annotation CSVs (SPEC 2.2) and their rasterization into label masks (SPEC 6).
  *
- * The CSV reader is hand-written (RFC 4180: quoted fields, doubled quotes, quoted line breaks,
- * CRLF/LF/CR line ends, UTF-8 BOM). Debian's libcsv (libcsv-dev) was considered: it reports
- * neither line numbers nor where a record starts, trims spaces from unquoted fields by default,
- * and after a strict-mode quoting error the parser must be torn down and restarted with no way to
- * say which line was bad or to resume at the next one. We need every malformed row reported as
- * file:line while the rest of the file is still read, which is the bulk of the work either way. */
+ * Records are read by the shared RFC 4180 reader (util/text.h), which reports every malformed row
+ * as file:line and resumes at the next one. */
 #include "fmr/labels/annotations.h"
 
 #include <stdint.h>
@@ -15,6 +11,8 @@
 #include <strings.h>
 
 #include "fmr/input/filelist.h"
+#include "fmr/util/limits.h"
+#include "fmr/util/text.h"
 
 #define NFIELDS 8
 #define INT_LIMIT 1000000000LL /* coordinates and slices are pixels: anything larger is garbage */
@@ -25,23 +23,9 @@ static const char *const expected_header[NFIELDS] = {"file",  "slice",  "study_l
 
 /* ---- small containers ------------------------------------------------------------------------ */
 
-/* Grow the array whose pointer is at `pp` (elem-byte items, capacity *cap) to hold `need` items.
- * The pointer is moved with memcpy so one helper serves every element type without aliasing a
- * T ** as a void **. */
+/* Grow an array (util/text.h's fmr__grow; the short name keeps the many call sites readable). */
 static int grow(void *pp, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return 0;
-  size_t ncap = *cap ? *cap : 8;
-  while (ncap < need) {
-    if (ncap > SIZE_MAX / 2 / elem) return FMR_ENOMEM;
-    ncap *= 2;
-  }
-  void *old;
-  memcpy(&old, pp, sizeof old);
-  void *np = realloc(old, ncap * elem);
-  if (!np) return FMR_ENOMEM;
-  memcpy(pp, &np, sizeof np);
-  *cap = ncap;
-  return 0;
+  return fmr__grow(pp, cap, need, elem);
 }
 
 static uint64_t hash_bytes(const char *s, size_t n) {
@@ -112,131 +96,6 @@ static void hmap_free(hmap *m) {
   m->cap = m->n = 0;
 }
 
-/* ---- RFC 4180 reader ------------------------------------------------------------------------- */
-
-typedef struct csv_reader {
-  const char *data;
-  size_t len, pos;
-  size_t line;   /* physical line of data[pos], 1-based */
-  char *buf;     /* unquoted bytes of the current record's fields */
-  size_t blen, bcap;
-  size_t *fofs;  /* field i is buf[fofs[i] .. fofs[i+1]) */
-  size_t nf, fcap;
-} csv_reader;
-
-enum { REC_EOF = 0, REC_OK = 1, REC_BAD = 2 };
-
-static int at_eol(const csv_reader *r) {
-  return r->data[r->pos] == '\n' || r->data[r->pos] == '\r';
-}
-
-/* Consume one line end: CRLF, LF or a lone CR. */
-static void eat_eol(csv_reader *r) {
-  if (r->data[r->pos] == '\r' && r->pos + 1 < r->len && r->data[r->pos + 1] == '\n') r->pos++;
-  r->pos++;
-  r->line++;
-}
-
-/* Resynchronise after a bad record: drop the rest of the physical line. */
-static void skip_line(csv_reader *r) {
-  while (r->pos < r->len && !at_eol(r)) r->pos++;
-  if (r->pos < r->len) eat_eol(r);
-}
-
-static int buf_put(csv_reader *r, char c) {
-  if (r->blen == r->bcap && grow(&r->buf, &r->bcap, r->blen + 1, 1)) return FMR_ENOMEM;
-  r->buf[r->blen++] = c;
-  return 0;
-}
-
-static int field_start(csv_reader *r) {
-  if (grow(&r->fofs, &r->fcap, r->nf + 2, sizeof *r->fofs)) return FMR_ENOMEM;
-  r->fofs[r->nf++] = r->blen;
-  return 0;
-}
-
-static int record_done(csv_reader *r) {
-  r->fofs[r->nf] = r->blen; /* room reserved by field_start */
-  return REC_OK;
-}
-
-/* Read the next non-blank record. REC_OK: fields in r; REC_BAD: `why` says what is wrong and the
- * reader is past the bad part; REC_EOF; or FMR_ENOMEM. *rec_line is the line the record starts
- * on. */
-static int csv_next(csv_reader *r, size_t *rec_line, char *why, size_t why_size) {
-  while (r->pos < r->len && at_eol(r)) eat_eol(r); /* blank lines are not records */
-  if (r->pos >= r->len) return REC_EOF;
-  *rec_line = r->line;
-  r->blen = 0;
-  r->nf = 0;
-  for (;;) {
-    if (field_start(r)) return FMR_ENOMEM;
-    if (r->pos < r->len && r->data[r->pos] == '"') {
-      size_t qpos = r->pos, qline = r->line;
-      r->pos++;
-      for (;;) {
-        if (r->pos >= r->len) {
-          snprintf(why, why_size, "bad quoting: quoted field opened on line %zu is never closed",
-                   qline);
-          /* Resume on the line after the opening quote, so one stray quote costs one row. */
-          r->pos = qpos;
-          r->line = qline;
-          skip_line(r);
-          return REC_BAD;
-        }
-        char c = r->data[r->pos];
-        if (c == '"') {
-          if (r->pos + 1 < r->len && r->data[r->pos + 1] == '"') {
-            if (buf_put(r, '"')) return FMR_ENOMEM;
-            r->pos += 2;
-            continue;
-          }
-          r->pos++;
-          break;
-        }
-        if (c == '\n' || (c == '\r' && !(r->pos + 1 < r->len && r->data[r->pos + 1] == '\n')))
-          r->line++;
-        if (buf_put(r, c)) return FMR_ENOMEM;
-        r->pos++;
-      }
-      if (r->pos >= r->len) return record_done(r);
-      char c = r->data[r->pos];
-      if (c == ',') {
-        r->pos++;
-        continue;
-      }
-      if (c == '\n' || c == '\r') {
-        eat_eol(r);
-        return record_done(r);
-      }
-      snprintf(why, why_size, "bad quoting: character after a closing quote on line %zu",
-               r->line);
-      skip_line(r);
-      return REC_BAD;
-    }
-    for (;;) {
-      if (r->pos >= r->len) return record_done(r);
-      char c = r->data[r->pos];
-      if (c == ',') {
-        r->pos++;
-        break;
-      }
-      if (c == '\n' || c == '\r') {
-        eat_eol(r);
-        return record_done(r);
-      }
-      if (c == '"') {
-        snprintf(why, why_size, "bad quoting: quote inside an unquoted field on line %zu",
-                 r->line);
-        skip_line(r);
-        return REC_BAD;
-      }
-      if (buf_put(r, c)) return FMR_ENOMEM;
-      r->pos++;
-    }
-  }
-}
-
 /* ---- field checks ---------------------------------------------------------------------------- */
 
 typedef struct field {
@@ -246,76 +105,12 @@ typedef struct field {
 
 /* Optionally signed decimal; 0, or -1 not an integer, -2 out of range. */
 static int parse_int(field f, long long *v) {
-  size_t i = 0;
-  int neg = 0;
-  if (f.n && (f.s[0] == '-' || f.s[0] == '+')) {
-    neg = f.s[0] == '-';
-    i = 1;
-  }
-  if (i == f.n) return -1;
-  long long acc = 0;
-  int big = 0;
-  for (; i < f.n; i++) {
-    if (f.s[i] < '0' || f.s[i] > '9') return -1;
-    if (!big) acc = acc * 10 + (f.s[i] - '0');
-    if (acc > INT_LIMIT) big = 1;
-  }
-  if (big) return -2;
-  *v = neg ? -acc : acc;
-  return 0;
-}
-
-static int utf8_valid(const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = p[i];
-    size_t k;
-    unsigned min, cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      k = 1, min = 0x80, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      k = 2, min = 0x800, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      k = 3, min = 0x10000, cp = c & 0x07;
-    } else {
-      return 0;
-    }
-    if (n - i <= k) return 0;
-    for (size_t j = 1; j <= k; j++) {
-      if ((p[i + j] & 0xC0) != 0x80) return 0;
-      cp = (cp << 6) | (p[i + j] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    i += k + 1;
-  }
-  return 1;
-}
-
-static int is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+  return fmr_text_parse_int(f.s, f.n, -INT_LIMIT, INT_LIMIT, v);
 }
 
 /* A field's bytes for a message: printable ASCII as is, the rest as \xNN, long ones cut. */
 static void quote_field(char *out, size_t out_size, field f) {
-  size_t o = 0, i = 0;
-  for (; i < f.n && i < QUOTE_MAX && o + 5 < out_size; i++) {
-    unsigned char c = (unsigned char)f.s[i];
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      snprintf(out + o, out_size - o, "\\x%02x", c);
-      o += 4;
-    } else {
-      out[o++] = (char)c;
-    }
-  }
-  if (i < f.n && o + 4 < out_size) {
-    memcpy(out + o, "...", 3);
-    o += 3;
-  }
-  out[o < out_size ? o : out_size - 1] = '\0';
+  fmr_text_quote(out, out_size, f.s, f.n, QUOTE_MAX);
 }
 
 /* ---- the parsed CSV -------------------------------------------------------------------------- */
@@ -475,7 +270,7 @@ static int intern_label(parser *p, field lab, int *id) {
 /* A CSV field that may name a volume: valid UTF-8 and a plain file name (filelist.h). */
 static int name_ok(field f) {
   char name[256];
-  if (f.n >= sizeof name || memchr(f.s, '\0', f.n) || !utf8_valid(f.s, f.n)) return 0;
+  if (f.n >= sizeof name || memchr(f.s, '\0', f.n) || !fmr_text_utf8_valid(f.s, f.n)) return 0;
   memcpy(name, f.s, f.n);
   name[f.n] = '\0';
   return fmr_volume_name_valid(name);
@@ -533,14 +328,13 @@ static int take_row(parser *p, const field *f, size_t line) {
       goto tied_problem;
     }
   }
-  field lab = f[7];
-  while (lab.n && is_space(lab.s[0])) lab.s++, lab.n--;
-  while (lab.n && is_space(lab.s[lab.n - 1])) lab.n--;
+  fmr_text lt = fmr_text_trim(f[7].s, f[7].n);
+  field lab = {lt.s, lt.n};
   if (lab.n == 0) {
     snprintf(why, sizeof why, "label: empty");
     goto tied_problem;
   }
-  if (!utf8_valid(lab.s, lab.n)) {
+  if (!fmr_text_utf8_valid(lab.s, lab.n)) {
     quote_field(q, sizeof q, lab);
     snprintf(why, sizeof why, "label: not valid UTF-8 \"%s\"", q);
     goto tied_problem;
@@ -664,18 +458,18 @@ done:
   return rc;
 }
 
-static int check_header(csv_reader *r, const char *path, fmr_err *err) {
+static int check_header(fmr_csv_reader *r, const char *path, fmr_err *err) {
   char why[256];
   size_t line = 1;
-  int st = csv_next(r, &line, why, sizeof why);
+  int st = fmr_csv_reader_next(r, &line, why, sizeof why);
   if (st < 0) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
-  if (st == REC_EOF)
+  if (st == FMR_CSV_EOF)
     return fmr_err_set(err, FMR_ECSV, "%s:1: empty file, expected the header", path);
-  if (st == REC_BAD) return fmr_err_set(err, FMR_ECSV, "%s:%zu: header: %s", path, line, why);
-  int ok = line == 1 && r->nf == NFIELDS;
+  if (st == FMR_CSV_BAD) return fmr_err_set(err, FMR_ECSV, "%s:%zu: header: %s", path, line, why);
+  int ok = line == 1 && fmr_csv_reader_nfields(r) == NFIELDS;
   for (size_t i = 0; ok && i < NFIELDS; i++) {
-    size_t n = r->fofs[i + 1] - r->fofs[i];
-    ok = n == strlen(expected_header[i]) && memcmp(r->buf + r->fofs[i], expected_header[i], n) == 0;
+    fmr_text t = fmr_csv_reader_field(r, i);
+    ok = t.n == strlen(expected_header[i]) && memcmp(t.s, expected_header[i], t.n) == 0;
   }
   if (!ok)
     return fmr_err_set(err, FMR_ECSV,
@@ -687,13 +481,19 @@ static int check_header(csv_reader *r, const char *path, fmr_err *err) {
 
 int fmr_annotations_parse(const char *path, const char *data, size_t len, fmr_annotations **out,
                           fmr_err *err) {
+  return fmr_annotations_parse_limited(path, data, len, NULL, out, err);
+}
+
+int fmr_annotations_parse_limited(const char *path, const char *data, size_t len,
+                                  const fmr_limits *limits, fmr_annotations **out, fmr_err *err) {
   int rc = 0;
   parser p;
   memset(&p, 0, sizeof p);
-  csv_reader r;
-  memset(&r, 0, sizeof r);
+  fmr_csv_reader r;
+  const fmr_limits *lim = fmr_limits_or_default(limits);
   *out = NULL;
   if (!path) path = "(csv)";
+  fmr_csv_reader_init(&r, data, len, lim->csv_line_bytes, 0);
   if (!data && len) return fmr_err_set(err, FMR_EINVAL, "%s: no data", path);
   fmr_annotations *a = calloc(1, sizeof *a);
   if (!a || !(a->csv = strdup(path))) {
@@ -701,32 +501,34 @@ int fmr_annotations_parse(const char *path, const char *data, size_t len, fmr_an
     return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
   }
   p.a = a;
-  r.data = data ? data : "";
-  r.len = len;
-  r.line = 1;
-  if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) r.pos = 3; /* spreadsheet exports */
   rc = check_header(&r, path, err);
   if (rc) goto done;
   for (;;) {
     char why[256];
     size_t line = 0;
-    int st = csv_next(&r, &line, why, sizeof why);
-    if (st == REC_EOF) break;
+    int st = fmr_csv_reader_next(&r, &line, why, sizeof why);
+    if (st == FMR_CSV_EOF) break;
     if (st < 0) {
       rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
       goto done;
     }
+    if (a->totals.rows >= lim->csv_rows) {
+      rc = fmr_err_set(err, FMR_ERANGE, "%s:%zu: more than %zu data rows (limits.csv_rows)", path,
+                       line, lim->csv_rows);
+      goto done;
+    }
     a->totals.rows++;
-    if (st == REC_BAD) {
+    if (st == FMR_CSV_BAD) {
       rc = add_problem(a, NULL, line, why);
-    } else if (r.nf != NFIELDS) {
-      snprintf(why, sizeof why, "expected %d fields, got %zu", NFIELDS, r.nf);
+    } else if (fmr_csv_reader_nfields(&r) != NFIELDS) {
+      snprintf(why, sizeof why, "expected %d fields, got %zu", NFIELDS, fmr_csv_reader_nfields(&r));
       rc = add_problem(a, NULL, line, why);
     } else {
       field f[NFIELDS];
       for (int i = 0; i < NFIELDS; i++) {
-        f[i].s = r.buf + r.fofs[i];
-        f[i].n = r.fofs[i + 1] - r.fofs[i];
+        fmr_text t = fmr_csv_reader_field(&r, (size_t)i);
+        f[i].s = t.s;
+        f[i].n = t.n;
       }
       rc = take_row(&p, f, line);
     }
@@ -743,8 +545,7 @@ int fmr_annotations_parse(const char *path, const char *data, size_t len, fmr_an
   *out = a;
   a = NULL;
 done:
-  free(r.fofs);
-  free(r.buf);
+  fmr_csv_reader_free(&r);
   free(p.key_ofs);
   free(p.keys);
   hmap_free(&p.row_map);

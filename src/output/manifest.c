@@ -89,8 +89,8 @@ static int cmp_files(const void *a, const void *b) {
 
 /* BagIt-style checksum list, so `cd OUTDIR && sha256sum -c manifest-sha256.txt` works without us. */
 static int write_checksums(const fmr_store *store, fmr_record *const *sorted, size_t n,
-                           fmr_err *err) {
-  size_t count = 0, total = 0;
+                           const fmr_output_file *extra, size_t nextra, fmr_err *err) {
+  size_t count = nextra, total = 0;
   for (size_t i = 0; i < n; i++) count += sorted[i]->noutputs;
   const fmr_output_file **files = calloc(count ? count : 1, sizeof *files);
   if (!files) return fmr_err_set(err, FMR_ENOMEM, "checksums: out of memory");
@@ -101,6 +101,11 @@ static int write_checksums(const fmr_store *store, fmr_record *const *sorted, si
       if (strlen(f->sha256) != 64) continue;
       files[count++] = f;
       total += 64 + 2 + strlen(f->path) + 1;
+    }
+  for (size_t k = 0; k < nextra; k++)
+    if (strlen(extra[k].sha256) == 64) {
+      files[count++] = &extra[k];
+      total += 64 + 2 + strlen(extra[k].path) + 1;
     }
   if (count) qsort(files, count, sizeof *files, cmp_files);
   char *text = malloc(total + 1);
@@ -176,7 +181,7 @@ int fmr_manifest_write_records(const fmr_run_inputs *in, fmr_record *const *reco
 
   /* Stable core first (format, volumes' shape is fixed by SPEC 7), then run-level facts. */
   m = json_pack("{s:s, s:b, s:I, s:{s:s, s:s, s:o}, s:{s:s, s:o}, s:{s:s, s:s, s:s?, s:s?, s:s, s:o, s:o, s:o}, "
-                "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
+                "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
                 "format", FMR_MANIFEST_FORMAT, "complete", in->remaining == 0, "remaining",
                 (json_int_t)in->remaining, "tool", "name", "fastmri-regen", "version",
                 FMR_VERSION, "libraries", libs, "config", "sha256", in->config_sha256,
@@ -188,9 +193,32 @@ int fmr_manifest_write_records(const fmr_run_inputs *in, fmr_record *const *reco
                 (json_int_t)n, "ok",
                 (json_int_t)ok, "failed", (json_int_t)failed, "missing", (json_int_t)missing,
                 "outputs", (json_int_t)outputs, "bytes", bytes, "warnings",
-                (json_int_t)warnings, "volumes", vols);
-  vols = NULL;
+                (json_int_t)warnings, "skipped_lines", (json_int_t)in->nskipped);
   if (!m) {
+    rc = fmr_err_set(err, FMR_ENOMEM, "manifest: cannot build JSON");
+    goto done;
+  }
+  /* Lines of the file list that name no volume (the real knee list ends with "Knee data"): said
+   * once, with the file as the config names it, and never counted as missing volumes. */
+  if (cfg->file_list) {
+    char list_name[PATH_MAX];
+    fmr_manifest_config_name(cfg, cfg->file_list, list_name, sizeof list_name);
+    json_t *sk = json_array();
+    for (size_t k = 0; sk && k < in->nskipped; k++)
+      json_array_append_new(sk, json_pack("{s:I, s:s}", "line", (json_int_t)in->skipped[k].line,
+                                          "text", in->skipped[k].text));
+    json_object_set_new(m, "file_list", json_pack("{s:s, s:o}", "path", list_name, "skipped", sk));
+  }
+  json_t *ro = json_array();
+  for (size_t k = 0; ro && k < in->nrun_outputs; k++) {
+    const fmr_output_file *o = &in->run_outputs[k];
+    json_array_append_new(ro, json_pack("{s:s, s:s, s:I, s:s}", "path", o->path, "kind", o->kind,
+                                        "bytes", (json_int_t)o->bytes, "sha256", o->sha256));
+  }
+  json_object_set_new(m, "outputs", ro);
+  json_object_set_new(m, "volumes", vols);
+  vols = NULL;
+  if (!json_is_array(json_object_get(m, "volumes"))) {
     rc = fmr_err_set(err, FMR_ENOMEM, "manifest: cannot build JSON");
     goto done;
   }
@@ -202,7 +230,7 @@ int fmr_manifest_write_records(const fmr_run_inputs *in, fmr_record *const *reco
   rc = fmr_store_open(cfg->output_dir, &store, err);
   if (rc) goto done;
   /* The checksum list first: the manifest's arrival marks the run's output as complete. */
-  rc = write_checksums(store, sorted, n, err);
+  rc = write_checksums(store, sorted, n, in->run_outputs, in->nrun_outputs, err);
   if (!rc) rc = fmr_store_write(store, "manifest.json", text, strlen(text), err);
 done:
   fmr_store_free(&store);

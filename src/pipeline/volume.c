@@ -131,7 +131,10 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   r->recon_source = strdup(fmr_config_source_name(cfg->source));
   if (!r->recon_source) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", t->name);
 
-  int rc = fmr_kspace_open(t->path, &ks, err);
+  /* The probe opens the file in a short-lived child first, so a file that crashes the HDF5 library
+   * fails this volume alone instead of the job (input.probe). */
+  int rc = cfg->probe ? fmr_kspace_probe(t->path, &cfg->limits, err) : 0;
+  if (!rc) rc = fmr_kspace_open_limited(t->path, &cfg->limits, &ks, err);
   if (rc) goto done;
   const fmr_kspace_info *info = fmr_kspace_info_of(ks);
   v.info = *info;
@@ -153,7 +156,8 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
 
   header_absent(&v.hdr);
   if (info->header_len > 0) {
-    rc = fmr_header_parse(info->header_xml, info->header_len, t->path, &v.hdr, err);
+    rc = fmr_header_parse_limited(info->header_xml, info->header_len, t->path, &cfg->limits,
+                                  &v.hdr, err);
     if (rc) goto done;
   }
   if (input_warnings(info, &v.hdr, r)) {

@@ -7,7 +7,6 @@
 #include "fmr/recon/header.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +16,8 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
+
+#include "fmr/util/text.h"
 
 #define ISMRMRD_NS "http://www.ismrm.org/ISMRMRD"
 
@@ -103,101 +104,49 @@ static const char *text_of(const xmlNode *n, xmlChar **owned, size_t *len) {
   if (!n) return NULL;
   *owned = xmlNodeGetContent(n);
   if (!*owned) return "";
-  const char *s = (const char *)*owned;
-  while (*s && isspace((unsigned char)*s)) s++;
-  size_t l = strlen(s);
-  while (l > 0 && isspace((unsigned char)s[l - 1])) l--;
-  *len = l;
-  return s;
+  fmr_text t = fmr_text_trim((const char *)*owned, strlen((const char *)*owned));
+  *len = t.n;
+  return t.s;
 }
 
-/* A decimal number as XML Schema writes one: [sign] digits [. digits] [exponent]. Checked by hand
- * before strtod because strtod also takes "nan", "inf", hex floats and leading blanks. */
-static int decimal_syntax(const char *s, size_t len, int integer) {
-  size_t i = 0, digits = 0;
-  if (i < len && (s[i] == '+' || s[i] == '-')) i++;
-  while (i < len && isdigit((unsigned char)s[i])) i++, digits++;
-  if (!integer && i < len && s[i] == '.') {
-    i++;
-    while (i < len && isdigit((unsigned char)s[i])) i++, digits++;
+/* One number field. An empty element counts as absent (the value is simply not given); anything
+ * else must be well-formed: a finite decimal (XML Schema syntax: no "nan", "inf", hex or blanks),
+ * or for integers a non-negative one within int, since they are sizes, counts and k-space
+ * indices and -1 is reserved to mean "absent". */
+static int get_number(const xmlNode *root, const char *const *path, int integer, double *dout,
+                      int *iout, const char *what, fmr_err *err) {
+  xmlChar *owned;
+  size_t len;
+  const char *s = text_of(find(root, path), &owned, &len);
+  int rc = 0;
+  if (dout) *dout = NAN;
+  if (iout) *iout = -1;
+  if (s && len > 0) {
+    long long iv = 0;
+    double dv = 0;
+    int ok = integer ? fmr_text_parse_int(s, len, 0, INT_MAX, &iv) == 0
+                     : fmr_text_parse_decimal(s, len, &dv) == 0;
+    if (ok && integer) *iout = (int)iv;
+    if (ok && !integer) *dout = dv;
+    if (!ok) {
+      char name[160];
+      path_name(path, name, sizeof name);
+      rc = fmr_err_set(err, FMR_EXML, "%s: ISMRMRD header: %s: not a %s: \"%.*s\"", what, name,
+                       integer ? "non-negative integer" : "number", len > 40 ? 40 : (int)len, s);
+    }
   }
-  if (digits == 0) return 0;
-  if (!integer && i < len && (s[i] == 'e' || s[i] == 'E')) {
-    i++;
-    if (i < len && (s[i] == '+' || s[i] == '-')) i++;
-    size_t ed = 0;
-    while (i < len && isdigit((unsigned char)s[i])) i++, ed++;
-    if (ed == 0) return 0;
-  }
-  return i == len;
+  xmlFree(owned);
+  return rc;
 }
 
-/* An empty element counts as absent (the value is simply not given); anything else must be a
- * well-formed finite number. */
 static int get_double(const xmlNode *root, const char *const *path, double *out, const char *what,
                       fmr_err *err) {
-  xmlChar *owned;
-  size_t len;
-  const char *s = text_of(find(root, path), &owned, &len);
-  int rc = 0;
-  *out = NAN;
-  if (s && len > 0) {
-    char buf[64];
-    char *end = NULL;
-    double v = 0;
-    int ok = len < sizeof buf && decimal_syntax(s, len, 0);
-    if (ok) {
-      memcpy(buf, s, len);
-      buf[len] = '\0';
-      errno = 0;
-      v = strtod(buf, &end);
-      ok = end == buf + len && isfinite(v) && errno != ERANGE;
-    }
-    if (ok) {
-      *out = v;
-    } else {
-      char name[160];
-      path_name(path, name, sizeof name);
-      rc = fmr_err_set(err, FMR_EXML, "%s: ISMRMRD header: %s: not a number: \"%.*s\"", what,
-                       name, len > 40 ? 40 : (int)len, s);
-    }
-  }
-  xmlFree(owned);
-  return rc;
+  return get_number(root, path, 0, out, NULL, what, err);
 }
 
-/* Non-negative integers only: the fields read this way are sizes, counts and k-space indices, and
- * -1 is reserved to mean "absent". */
 static int get_int(const xmlNode *root, const char *const *path, int *out, const char *what,
                    fmr_err *err) {
-  xmlChar *owned;
-  size_t len;
-  const char *s = text_of(find(root, path), &owned, &len);
-  int rc = 0;
-  *out = -1;
-  if (s && len > 0) {
-    char buf[32];
-    char *end = NULL;
-    long v = -1;
-    int ok = len < sizeof buf && decimal_syntax(s, len, 1);
-    if (ok) {
-      memcpy(buf, s, len);
-      buf[len] = '\0';
-      errno = 0;
-      v = strtol(buf, &end, 10);
-      ok = end == buf + len && errno != ERANGE && v >= 0 && v <= INT_MAX;
-    }
-    if (ok) {
-      *out = (int)v;
-    } else {
-      char name[160];
-      path_name(path, name, sizeof name);
-      rc = fmr_err_set(err, FMR_EXML, "%s: ISMRMRD header: %s: not a non-negative integer: "
-                       "\"%.*s\"", what, name, len > 40 ? 40 : (int)len, s);
-    }
-  }
-  xmlFree(owned);
-  return rc;
+  return get_number(root, path, 1, NULL, out, what, err);
 }
 
 /* Copy a string field, cutting an over-long value at a UTF-8 character boundary: these fields are
@@ -295,7 +244,13 @@ static void header_clear(fmr_header *h) {
 }
 
 int fmr_header_parse(const char *xml, size_t len, const char *what, fmr_header *out, fmr_err *err) {
+  return fmr_header_parse_limited(xml, len, what, NULL, out, err);
+}
+
+int fmr_header_parse_limited(const char *xml, size_t len, const char *what,
+                             const fmr_limits *limits, fmr_header *out, fmr_err *err) {
   xmlParserCtxtPtr ctxt = NULL;
+  size_t max = fmr_limits_or_default(limits)->header_bytes;
   xmlDocPtr doc = NULL;
   parse_state st = {0, 0, ""};
   int rc = 0;
@@ -303,9 +258,9 @@ int fmr_header_parse(const char *xml, size_t len, const char *what, fmr_header *
   if (!out) return fmr_err_set(err, FMR_EINVAL, "%s: fmr_header_parse: no output", what);
   header_clear(out);
   if (!xml || len == 0) return fmr_err_set(err, FMR_EXML, "%s: ISMRMRD header is empty", what);
-  if (len > FMR_HEADER_MAX_BYTES)
-    return fmr_err_set(err, FMR_EXML, "%s: ISMRMRD header is %zu bytes, more than the %u-byte "
-                       "limit", what, len, (unsigned)FMR_HEADER_MAX_BYTES);
+  if (len > max || len > INT_MAX)
+    return fmr_err_set(err, FMR_EXML, "%s: ISMRMRD header is %zu bytes, more than the %zu-byte "
+                       "limit (limits.header_bytes)", what, len, max < INT_MAX ? max : INT_MAX);
 
   xmlInitParser();
   /* libxml2 reports some errors through the thread's generic handlers even with a structured

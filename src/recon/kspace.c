@@ -7,6 +7,7 @@
 #include "fmr/recon/kspace.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <float.h>
 #include <math.h>
@@ -15,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fmr/recon/header.h"
+#include "recon/kspace_internal.h"
 #include "util/h5util.h"
 
 struct fmr_kspace {
@@ -26,6 +29,7 @@ struct fmr_kspace {
   hid_t ctype;    /* memory type: {float r; float i;} laid out as float complex */
   hid_t rss, esc; /* stored reconstructions, H5I_INVALID_HID when absent */
   fmr_kspace_info info;
+  fmr_limits lim; /* what this file may make us allocate (fmr_kspace_open_limited) */
 };
 
 /* ---- HDF5 error handling ------------------------------------------------------------------------ */
@@ -191,6 +195,27 @@ static void vlen_free(void *mem, void *info) {
   free(mem);
 }
 
+/* The length a variable-length string dataset claims, read from the file itself: HDF5's own
+ * conversion allocates that many bytes before any allocator of ours is asked, so a mutated length
+ * (seen while fuzzing: 3.6 GB) must be refused first. For contiguous storage the element's disk
+ * form is a 4-byte little-endian length followed by the global heap ID. 1 and *len when read;
+ * 0 when the layout keeps the element elsewhere (compact) and the check cannot be made. */
+static int vlen_stored_length(const char *path, hid_t dset, uint64_t *len) {
+  haddr_t off = H5Dget_offset(dset);
+  if (off == HADDR_UNDEF) {
+    (void)H5Eclear2(H5E_DEFAULT);
+    return 0;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  unsigned char b[4];
+  ssize_t got = pread(fd, b, sizeof b, (off_t)off);
+  close(fd);
+  if (got != (ssize_t)sizeof b) return 0;
+  *len = (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24;
+  return 1;
+}
+
 /* Read the one string held by a dataset (is_attr 0) or attribute (is_attr 1): fixed or variable
  * length, in a scalar or one-element dataspace. *out is malloc'd and NUL-terminated. Strings longer
  * than max bytes are refused. */
@@ -237,6 +262,12 @@ static int read_string(const char *path, const char *name, hid_t obj, int is_att
   size_t len;
   if (is_vlen) {
     vlen_limit lim = {max + 1, 0};
+    uint64_t stored = 0;
+    if (!is_attr && vlen_stored_length(path, obj, &stored) && stored > max) {
+      rc = fmr_err_set(err, FMR_EFORMAT, "%s: %s is longer than %zu bytes (it claims %llu; "
+                       "limits.header_bytes)", path, label, max, (unsigned long long)stored);
+      goto done;
+    }
     if (H5Tset_size(mtype, H5T_VARIABLE) < 0) {
       rc = h5_fail(err, path, "cannot set up a string type");
       goto done;
@@ -503,11 +534,26 @@ static int check_kspace(fmr_kspace *ks, fmr_err *err) {
     rc = fmr_err_set(err, FMR_EFORMAT, "%s: 'kspace' is empty, shape %s", path, shape);
     goto done;
   }
-  if (slices > FMR_KSPACE_MAX_SLICES || coils > FMR_KSPACE_MAX_COILS || H > FMR_KSPACE_MAX_DIM ||
-      W > FMR_KSPACE_MAX_DIM) {
-    rc = fmr_err_set(err, FMR_ERANGE, "%s: 'kspace' shape %s is out of range (at most %d slices, "
-                     "%d coils, %d x %d)", path, shape, FMR_KSPACE_MAX_SLICES,
-                     FMR_KSPACE_MAX_COILS, FMR_KSPACE_MAX_DIM, FMR_KSPACE_MAX_DIM);
+  const fmr_limits *lim = &ks->lim;
+  const char *which = slices > lim->kspace_slices ? "kspace_slices"
+                      : coils > lim->kspace_coils ? "kspace_coils"
+                      : H > lim->kspace_dim || W > lim->kspace_dim ? "kspace_dim"
+                                                                   : NULL;
+  if (which) {
+    rc = fmr_err_set(err, FMR_ERANGE, "%s: 'kspace' shape %s is out of range (at most %zu slices, "
+                     "%zu coils, %zu x %zu; limits.%s)", path, shape, lim->kspace_slices,
+                     lim->kspace_coils, lim->kspace_dim, lim->kspace_dim, which);
+    goto done;
+  }
+  /* Each factor is at most 2^20 (the config's bounds), so neither product overflows 64 bits. */
+  hsize_t per_slice = coils * H * W, total = per_slice * slices;
+  if (per_slice > lim->kspace_slice_elements || total > lim->kspace_elements) {
+    int one = per_slice > lim->kspace_slice_elements;
+    rc = fmr_err_set(err, FMR_ERANGE, "%s: 'kspace' shape %s holds %llu complex values %s, more "
+                     "than the limit of %zu (limits.%s)", path, shape,
+                     (unsigned long long)(one ? per_slice : total), one ? "per slice" : "in all",
+                     one ? lim->kspace_slice_elements : lim->kspace_elements,
+                     one ? "kspace_slice_elements" : "kspace_elements");
     goto done;
   }
   in->slices = (size_t)slices;
@@ -550,9 +596,9 @@ static int check_recon(const fmr_kspace *ks, const char *name, hid_t dset, size_
   if (dims[0] != ks->info.slices)
     return fmr_err_set(err, FMR_EFORMAT, "%s: '%s' shape %s has %llu slices, 'kspace' has %zu",
                        path, name, shape, (unsigned long long)dims[0], ks->info.slices);
-  if (dims[1] == 0 || dims[2] == 0 || dims[1] > FMR_KSPACE_MAX_DIM || dims[2] > FMR_KSPACE_MAX_DIM)
-    return fmr_err_set(err, FMR_ERANGE, "%s: '%s' shape %s is out of range (1 to %d per image "
-                       "axis)", path, name, shape, FMR_KSPACE_MAX_DIM);
+  if (dims[1] == 0 || dims[2] == 0 || dims[1] > ks->lim.kspace_dim || dims[2] > ks->lim.kspace_dim)
+    return fmr_err_set(err, FMR_ERANGE, "%s: '%s' shape %s is out of range (1 to %zu per image "
+                       "axis; limits.kspace_dim)", path, name, shape, ks->lim.kspace_dim);
   *h = (size_t)dims[1];
   *w = (size_t)dims[2];
   return 0;
@@ -642,7 +688,7 @@ static int check_header(fmr_kspace *ks, fmr_err *err) {
   int rc = open_dataset(ks, "ismrmrd_header", &dset, err);
   if (rc < 0 || dset < 0) return rc;
   /* Refuse here what the header parser would refuse anyway, before allocating for it. */
-  rc = read_string(ks->path, "ismrmrd_header", dset, 0, FMR_HEADER_MAX_BYTES, &ks->info.header_xml,
+  rc = read_string(ks->path, "ismrmrd_header", dset, 0, ks->lim.header_bytes, &ks->info.header_xml,
                    &ks->info.header_len, err);
   H5Dclose(dset);
   return rc;
@@ -736,12 +782,18 @@ done:
 }
 
 int fmr_kspace_open(const char *path, fmr_kspace **out, fmr_err *err) {
+  return fmr_kspace_open_limited(path, NULL, out, err);
+}
+
+int fmr_kspace_open_limited(const char *path, const fmr_limits *limits, fmr_kspace **out,
+                            fmr_err *err) {
   *out = NULL;
   if (!path) return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_open: no path");
   fmr_kspace *ks = calloc(1, sizeof *ks);
   if (!ks) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", path);
   ks->file = ks->kspace = ks->ctype = ks->rss = ks->esc = H5I_INVALID_HID;
   ks->info.max = ks->info.norm = NAN;
+  ks->lim = *fmr_limits_or_default(limits);
   ks->path = strdup(path);
   if (!ks->path) {
     free(ks);
@@ -757,6 +809,46 @@ int fmr_kspace_open(const char *path, fmr_kspace **out, fmr_err *err) {
   }
   *out = ks;
   return 0;
+}
+
+/* Read one row (one coil, one readout line) of the first and last slice of kspace and of each
+ * stored reconstruction: enough to walk the chunk index and run the filter pipeline of those
+ * chunks, which is where a corrupt file makes HDF5 itself crash, at a cost of a few kB. */
+int fmr__kspace_touch(fmr_kspace *ks, fmr_err *err) {
+  const fmr_kspace_info *in = &ks->info;
+  hid_t dsets[3] = {ks->kspace, ks->rss, ks->esc};
+  static const char *const names[3] = {"k-space", "'reconstruction_rss'", "'reconstruction_esc'"};
+  size_t row = in->W > in->rec_w ? in->W : in->rec_w;
+  float complex *buf = malloc((row ? row : 1) * sizeof *buf);
+  if (!buf) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", ks->path);
+  int rc = 0;
+  fmr__h5_quiet q;
+  fmr__h5_quiet_begin(&q);
+  for (int d = 0; d < 3 && !rc; d++) {
+    if (dsets[d] < 0) continue;
+    int rank = d == 0 && in->multicoil ? 4 : 3;
+    size_t w = d == 0 ? in->W : in->rec_w;
+    hid_t mtype = d == 0 ? ks->ctype : H5T_NATIVE_FLOAT;
+    size_t last = in->slices - 1;
+    for (size_t s = 0; s <= last && !rc; s += last ? last : 1) {
+      hsize_t start[4] = {s, 0, 0, 0}, count[4] = {1, 1, 1, 1}, n = w;
+      count[rank - 1] = w;
+      hid_t fspace = H5Dget_space(dsets[d]), mspace = H5Screate_simple(1, &n, NULL);
+      if (fspace < 0 || mspace < 0 ||
+          H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+          H5Dread(dsets[d], mtype, mspace, fspace, H5P_DEFAULT, buf) < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "slice %zu: cannot read %s", s, names[d]);
+        rc = h5_fail(err, ks->path, what);
+      }
+      if (mspace >= 0) H5Sclose(mspace);
+      if (fspace >= 0) H5Sclose(fspace);
+      if (!last) break;
+    }
+  }
+  fmr__h5_quiet_end(&q);
+  free(buf);
+  return rc;
 }
 
 const fmr_kspace_info *fmr_kspace_info_of(const fmr_kspace *ks) { return &ks->info; }

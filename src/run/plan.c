@@ -36,6 +36,8 @@ struct fmr_plan {
   char key[65];
   fmr_task *tasks;
   size_t ntasks;
+  fmr_filelist_skip *skipped; /* rank 0 only: file-list lines that name no volume */
+  size_t nskipped;
 };
 
 static char *dup_or_null(const char *s, int *oom) {
@@ -58,6 +60,8 @@ void fmr_plan_free(fmr_plan **p) {
   fmr_plan *q = *p;
   for (size_t i = 0; i < q->ntasks; i++) task_clear(&q->tasks[i]);
   free(q->tasks);
+  for (size_t i = 0; i < q->nskipped; i++) free(q->skipped[i].text);
+  free(q->skipped);
   fmr_seg_codes_free(&q->codes);
   fmr_annotations_free(&q->ann);
   if (q->have_cfg) fmr_config_free(&q->cfg);
@@ -289,7 +293,7 @@ int fmr_plan_build(const char *config_path, fmr_plan **out, fmr_err *err) {
   fmr_plan *p = calloc(1, sizeof *p);
   char *list_text = NULL;
   size_t list_len = 0;
-  fmr_filelist fl = {0, NULL};
+  fmr_filelist fl = {0};
   fmr_file_index *ix = NULL;
   if (!p) return fmr_err_set(err, FMR_ENOMEM, "out of memory");
   int rc = fmr_read_file(config_path, MAX_CONFIG_BYTES, &p->config_text, &p->config_len, err);
@@ -304,15 +308,26 @@ int fmr_plan_build(const char *config_path, fmr_plan **out, fmr_err *err) {
   rc = fmr_read_file(p->cfg.annotations, MAX_CSV_BYTES, &p->csv_text, &p->csv_len, err);
   if (rc) goto done;
   fmr_sha256_hex(p->csv_text, p->csv_len, p->csv_sha);
-  rc = fmr_annotations_parse(p->cfg.annotations, p->csv_text, p->csv_len, &p->ann, err);
+  rc = fmr_annotations_parse_limited(p->cfg.annotations, p->csv_text, p->csv_len, &p->cfg.limits,
+                                     &p->ann, err);
   if (rc) goto done;
   if (p->cfg.file_list) {
     rc = fmr_read_file(p->cfg.file_list, MAX_CSV_BYTES, &list_text, &list_len, err);
     if (rc) goto done;
     fmr_sha256_hex(list_text, list_len, p->list_sha);
     p->have_list = 1;
-    rc = fmr_filelist_parse(p->cfg.file_list, list_text, list_len, &fl, err);
+    rc = fmr_filelist_parse_limited(p->cfg.file_list, list_text, list_len, &p->cfg.limits, &fl,
+                                    err);
     if (rc) goto done;
+    /* Lines that name no volume are said once here and counted in the manifest; they are not
+     * volumes, so they cannot be missing ones (the real knee list ends with "Knee data"). */
+    for (size_t k = 0; k < fl.nskipped; k++)
+      FMR_LOG(FMR_LOG_WARN, "%s:%zu: %s names no volume: skipped", p->cfg.file_list,
+              fl.skipped[k].line, fl.skipped[k].text);
+    p->skipped = fl.skipped;
+    p->nskipped = fl.nskipped;
+    fl.skipped = NULL;
+    fl.nskipped = 0;
   }
   /* A broken code table would fail every volume with findings: refuse it before anything starts. */
   if (p->cfg.write_seg && p->cfg.seg_codes && *p->cfg.seg_codes) {
@@ -437,7 +452,8 @@ int fmr_plan_deserialize(const char *config_path, const char *text, size_t len, 
   rc = set_date(&p->cfg, json_string_value(json_object_get(j, "date")),
                 json_string_value(json_object_get(j, "time")), err);
   if (rc) goto done;
-  rc = fmr_annotations_parse(p->cfg.annotations, p->csv_text, p->csv_len, &p->ann, err);
+  rc = fmr_annotations_parse_limited(p->cfg.annotations, p->csv_text, p->csv_len, &p->cfg.limits,
+                                     &p->ann, err);
   if (rc) goto done;
   rc = load_seg_codes(p, err);
   if (rc) goto done;
@@ -528,6 +544,8 @@ void fmr_plan_run_inputs(const fmr_plan *p, fmr_run_inputs *in) {
   in->file_list_sha256 = p->have_list ? p->list_sha : NULL;
   in->seg_codes_sha256 = p->codes ? p->codes_sha : NULL;
   in->ann = p->ann;
+  in->skipped = p->skipped;
+  in->nskipped = p->nskipped;
 }
 
 int fmr_plan_prepare_output(const fmr_plan *p, int sweep, fmr_err *err) {
@@ -550,7 +568,10 @@ int fmr_plan_fft_shapes(const fmr_plan *p, size_t *nshapes, fmr_err *err) {
     if (!p->tasks[i].path) continue;
     fmr_kspace *ks = NULL;
     fmr_err kerr;
-    if (fmr_kspace_open(p->tasks[i].path, &ks, &kerr)) continue; /* its volume reports it */
+    /* A file that crashes the HDF5 library must not take rank 0 down before any work starts: the
+     * probe opens it in a child first. Its volume reports the problem. */
+    if (p->cfg.probe && fmr_kspace_probe(p->tasks[i].path, &p->cfg.limits, &kerr)) continue;
+    if (fmr_kspace_open_limited(p->tasks[i].path, &p->cfg.limits, &ks, &kerr)) continue;
     const fmr_kspace_info *info = fmr_kspace_info_of(ks);
     size_t c = info->coils, H = info->H, W = info->W;
     fmr_kspace_close(&ks);

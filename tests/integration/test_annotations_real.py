@@ -118,13 +118,18 @@ def oracle(path, list_path=None):
     out = {"totals": totals, "vocabulary": vocab, "volumes": vols,
            "study_labels": {k: sorted(s) for k, s in study_labels.items()}}
     if list_path:
-        names = []
+        names, skipped = [], []
         with open(list_path, encoding="utf-8-sig") as f:
-            for line in f:
+            for lineno, line in enumerate(f, 1):
                 n = line.strip(" \t\r\n\v\f")
-                if n and n not in names:
+                # Issue 13: a line that is not a plain fastMRI-style name (the knee list's
+                # "Knee data") names no volume: skipped, not listed.
+                if n and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", n):
+                    skipped.append({"line": lineno, "text": n})
+                elif n and n not in names:
                     names.append(n)
         out["file_list"] = {
+            "skipped": skipped,
             "listed": len(names),
             "listed_without_rows": sum(1 for n in names if n not in vols),
             "not_listed": sorted(n for n in vols if n not in set(names)),
@@ -165,6 +170,7 @@ class RealCsv(unittest.TestCase):
         self.assertEqual(got["problems"], [])
         fl = got["file_list"]
         self.assertEqual(fl["listed"], want["file_list"]["listed"])
+        self.assertEqual(fl["skipped"], want["file_list"]["skipped"])
         self.assertEqual(fl["listed_without_rows"], want["file_list"]["listed_without_rows"])
         self.assertEqual(fl["not_listed"], want["file_list"]["not_listed"])
         self.assertEqual(fl["with_rows_not_listed"], len(want["file_list"]["not_listed"]))
@@ -178,6 +184,8 @@ class RealCsv(unittest.TestCase):
         self.assertGreater(got["totals"]["trimmed"], 0)
         self.assertGreater(got["totals"]["clipped"], 0)  # boxes starting at y = -1
         self.assertEqual(got["vocabulary"][-1], "artifact")  # bytewise: lowercase last
+        # The list as shipped ends with a line that names no volume (issue 13).
+        self.assertEqual(got["file_list"]["skipped"], [{"line": 1173, "text": "Knee data"}])
 
     def test_brain(self):
         got = self.check_anatomy("brain")

@@ -506,7 +506,40 @@ static void test_real(void) {
   free(data);
 }
 
+/* limits.csv_line_bytes makes an over-long record one problem (the rest is read); limits.csv_rows
+ * refuses the file with the line and the limit. */
+static void test_limits(void) {
+  fmr_limits lim;
+  fmr_limits_default(&lim);
+  lim.csv_line_bytes = 40;
+  char csv[512];
+  snprintf(csv, sizeof csv, "file,slice,study_level,x,y,width,height,label\n"
+                            "f1,1,No,1,2,3,4,A\n"
+                            "f1,1,No,1,2,3,4,%s\n"
+                            "f2,0,No,1,2,3,4,B\n",
+           "a label far longer than forty bytes in all");
+  fmr_annotations *a = NULL;
+  fmr_err err;
+  CHECK_INT_EQ(fmr_annotations_parse_limited("l.csv", csv, strlen(csv), &lim, &a, &err), 0);
+  CHECK_UINT_EQ(fmr_annotations_nproblems(a), 1);
+  if (fmr_annotations_nproblems(a) == 1)
+    CHECK_STR_EQ(fmr_annotations_problem(a, 0),
+                 "l.csv:3: record longer than 40 bytes (limits.csv_line_bytes)");
+  CHECK_UINT_EQ(fmr_annotations_nvolumes(a), 2);
+  fmr_annotations_free(&a);
+  fmr_limits_default(&lim);
+  lim.csv_rows = 2;
+  CHECK_INT_EQ(fmr_annotations_parse_limited("l.csv", csv, strlen(csv), &lim, &a, &err),
+               FMR_ERANGE);
+  CHECK_STR_EQ(err.msg, "l.csv:4: more than 2 data rows (limits.csv_rows)");
+  CHECK(a == NULL);
+  lim.csv_rows = 3;
+  CHECK_INT_EQ(fmr_annotations_parse_limited("l.csv", csv, strlen(csv), &lim, &a, &err), 0);
+  fmr_annotations_free(&a);
+}
+
 int main(void) {
+  test_limits();
   test_quoting_crlf_bom();
   test_malformed();
   test_header();

@@ -123,6 +123,77 @@ static void test_errors(void) {
                "'dicom.date' must be YYYYMMDD");
 }
 
+/* Issue 11: a bad UID root passed validation and then failed every volume. It must be a
+ * configuration error at the key's own line:column, before anything is written. */
+static void test_uid_root(void) {
+  static const char *const head =
+      "anatomy: knee\ninput: {dirs: [a], file_list: b, annotations: c}\noutput: {dir: d}\n";
+  char text[512];
+  static const struct {
+    const char *root, *needle;
+  } bad[] = {
+      {"\"2.2v all_files: x\"", "run.yaml:4:19: 'dicom.uid_root' \"2.2v all_files: x\" has 'v'"},
+      {"1.02.3", "leading zero in component 2"},
+      {"1..3", "empty component 2"},
+      {"\"1.2.\"", "empty component 3"},
+      {"\".1\"", "empty component 1"},
+      {"1.2.840.10008.999999999.999999999.999999999.99", "more than the 43"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(text, sizeof text, "%sdicom: {uid_root: %s}\n", head, bad[i].root);
+    expect_error(text, bad[i].needle);
+  }
+  /* 43 characters: exactly room for 20 digits of a 64-bit hash after the dot. */
+  static const char *const good[] = {"2.25", "1.2.840.10008", "0.0",
+                                     "1.2.840.10008.999999999.999999999.9999999"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    fmr_config cfg;
+    fmr_err err;
+    snprintf(text, sizeof text, "%sdicom: {uid_root: %s}\n", head, good[i]);
+    CHECK_INT_EQ(parse(text, &cfg, &err), 0);
+    if (cfg.uid_root) CHECK_STR_EQ(cfg.uid_root, good[i]);
+    fmr_config_free(&cfg);
+  }
+}
+
+/* limits: the config defaults are the library's, every key can be set, bad values say the range. */
+static void test_limits(void) {
+  fmr_config cfg;
+  fmr_err err;
+  fmr_limits def;
+  fmr_limits_default(&def);
+  CHECK_INT_EQ(parse(minimal, &cfg, &err), 0);
+  CHECK(memcmp(&cfg.limits, &def, sizeof def) == 0);
+  CHECK_INT_EQ(cfg.probe, 1);
+  fmr_config_free(&cfg);
+  char text[1024];
+  snprintf(text, sizeof text,
+           "%slimits:\n  kspace_slices: 50\n  kspace_coils: 32\n  kspace_dim: 1024\n"
+           "  kspace_slice_elements: 1000000\n  kspace_elements: 40000000\n"
+           "  header_bytes: 65536\n  csv_line_bytes: 200\n  csv_rows: 20000\n"
+           "  list_names: 3000\n",
+           minimal);
+  CHECK_INT_EQ(parse(text, &cfg, &err), 0);
+  CHECK_UINT_EQ(cfg.limits.kspace_slices, 50);
+  CHECK_UINT_EQ(cfg.limits.kspace_coils, 32);
+  CHECK_UINT_EQ(cfg.limits.kspace_dim, 1024);
+  CHECK_UINT_EQ(cfg.limits.kspace_slice_elements, 1000000);
+  CHECK_UINT_EQ(cfg.limits.kspace_elements, 40000000);
+  CHECK_UINT_EQ(cfg.limits.header_bytes, 65536);
+  CHECK_UINT_EQ(cfg.limits.csv_line_bytes, 200);
+  CHECK_UINT_EQ(cfg.limits.csv_rows, 20000);
+  CHECK_UINT_EQ(cfg.limits.list_names, 3000);
+  fmr_config_free(&cfg);
+  snprintf(text, sizeof text, "%slimits: {kspace_slices: 0}\n", minimal);
+  expect_error(text, "run.yaml:8:25: 'limits.kspace_slices' must be a whole number from 1 to");
+  snprintf(text, sizeof text, "%slimits: {csv_rows: 1e6}\n", minimal);
+  expect_error(text, "'limits.csv_rows' must be a whole number");
+  snprintf(text, sizeof text, "%slimits: {csv_rows: \"100\"}\n", minimal);
+  expect_error(text, "'limits.csv_rows' must be a whole number");
+  snprintf(text, sizeof text, "%slimits: {rows: 5}\n", minimal);
+  expect_error(text, "unknown key 'limits.rows'");
+}
+
 /* The documented examples in configs/ must stay valid as keys evolve. */
 static void test_shipped_configs(void) {
   static const char *const names[] = {"knee.yaml", "brain.yaml", "demo-knee.yaml",
@@ -155,5 +226,7 @@ int main(void) {
   test_overrides();
   test_annotation_outputs();
   test_errors();
+  test_uid_root();
+  test_limits();
   return fmr_test_end();
 }

@@ -79,6 +79,41 @@ static void test_parse(void) {
     if (strncmp(err.msg, bad[i].prefix, strlen(bad[i].prefix)) != 0)
       FMR__FAIL("message \"%s\" does not start with \"%s\"", err.msg, bad[i].prefix);
   }
+
+  /* Lines that are valid but not of fastMRI's plain form are skipped with their line, once. */
+  const char *notes = "file1\nKnee data\n\nfile_brain_AXT2_2.x-1\n#comment\n(draft)\nfile1\n";
+  CHECK_INT_EQ(parse(notes, &fl, &err), 0);
+  CHECK_UINT_EQ(fl.n, 2);
+  CHECK_UINT_EQ(fl.nskipped, 3);
+  if (fl.nskipped == 3) {
+    CHECK_UINT_EQ(fl.skipped[0].line, 2);
+    CHECK_STR_EQ(fl.skipped[0].text, "Knee data");
+    CHECK_UINT_EQ(fl.skipped[1].line, 5);
+    CHECK_STR_EQ(fl.skipped[1].text, "#comment");
+    CHECK_UINT_EQ(fl.skipped[2].line, 6);
+  }
+  CHECK_STR_EQ(fl.path, "l.csv");
+  fmr_filelist_free(&fl);
+  CHECK(fl.skipped == NULL && fl.nskipped == 0 && fl.path == NULL);
+  CHECK(fmr_volume_name_plain("file1000001"));
+  CHECK(fmr_volume_name_plain("file_brain_AXFLAIR_200_6002425"));
+  CHECK(!fmr_volume_name_plain("Knee data"));
+  CHECK(!fmr_volume_name_plain("-x"));
+  CHECK(!fmr_volume_name_plain("a/b"));
+
+  /* limits.list_names: the refusal names the file, the line and the limit. */
+  fmr_limits lim;
+  fmr_limits_default(&lim);
+  lim.list_names = 2;
+  const char *three = "a\nb\n\nc\n";
+  CHECK_INT_EQ(fmr_filelist_parse_limited("l.csv", three, strlen(three), &lim, &fl, &err),
+               FMR_ERANGE);
+  CHECK_STR_EQ(err.msg, "l.csv:4: more than 2 names (limits.list_names)");
+  CHECK(fl.names == NULL && fl.n == 0);
+  lim.list_names = 3;
+  CHECK_INT_EQ(fmr_filelist_parse_limited("l.csv", three, strlen(three), &lim, &fl, &err), 0);
+  CHECK_UINT_EQ(fl.n, 3);
+  fmr_filelist_free(&fl);
 }
 
 static void test_real_lists(void) {
@@ -86,20 +121,31 @@ static void test_real_lists(void) {
     const char *file;
     size_t n;
     const char *first;
-  } lists[] = {{"knee_file_list.csv", 1173, "file1000000"},
-               {"brain_file_list.csv", 1001, "file_brain_AXFLAIR_200_6002425"}};
+    size_t nskipped, skip_line;
+    const char *skip_text;
+  } lists[] = {/* issue 13: the real knee list ends with the line "Knee data" (counted with
+                * Python's re.fullmatch over the file: 1173 non-blank lines, one not a name) */
+               {"knee_file_list.csv", 1172, "file1000000", 1, 1173, "Knee data"},
+               {"brain_file_list.csv", 1001, "file_brain_AXFLAIR_200_6002425", 0, 0, NULL}};
   for (size_t i = 0; i < 2; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s/data/fastmri-plus/%s", FMR_SOURCE_DIR, lists[i].file);
     char *data = NULL;
     size_t len = 0;
     fmr_err err;
-    fmr_filelist fl = {0, NULL};
+    fmr_filelist fl = {0};
     CHECK_INT_EQ(fmr_read_file(path, (size_t)1 << 26, &data, &len, &err), 0);
     if (!data) continue;
     CHECK_INT_EQ(fmr_filelist_parse(path, data, len, &fl, &err), 0);
     CHECK_UINT_EQ(fl.n, lists[i].n);
     if (fl.n) CHECK_STR_EQ(fl.names[0], lists[i].first);
+    CHECK_UINT_EQ(fl.nskipped, lists[i].nskipped);
+    if (fl.nskipped && lists[i].skip_text) {
+      CHECK_UINT_EQ(fl.skipped[0].line, lists[i].skip_line);
+      CHECK_STR_EQ(fl.skipped[0].text, lists[i].skip_text);
+      CHECK_STR_EQ(fl.path, path);
+    }
+    for (size_t k = 0; k < fl.n; k++) CHECK(strcmp(fl.names[k], "Knee data") != 0);
     fmr_filelist_free(&fl);
     free(data);
   }

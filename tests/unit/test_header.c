@@ -363,7 +363,23 @@ static void test_hostile(void) {
   CHECK_STR_EQ(h.protocol_name, "COR PD FBK");
 }
 
+/* limits.header_bytes bounds what the parser accepts, with the limit named. */
+static void test_limit(void) {
+  fmr_limits lim;
+  fmr_limits_default(&lim);
+  lim.header_bytes = 10;
+  fmr_header h;
+  fmr_err err;
+  const char *xml = "<ismrmrdHeader/>";
+  CHECK_INT_EQ(fmr_header_parse_limited(xml, strlen(xml), "x.h5", &lim, &h, &err), FMR_EXML);
+  CHECK_STR_EQ(err.msg, "x.h5: ISMRMRD header is 16 bytes, more than the 10-byte limit "
+                        "(limits.header_bytes)");
+  lim.header_bytes = 16;
+  CHECK_INT_EQ(fmr_header_parse_limited(xml, strlen(xml), "x.h5", &lim, &h, &err), 0);
+}
+
 int main(void) {
+  test_limit();
   test_knee();
   test_sparse();
   test_echo_train_length();

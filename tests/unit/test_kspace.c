@@ -660,6 +660,58 @@ static void test_not_hdf5(void) {
   EXPECT_OPEN_FAILS(tmpdir, FMR_EIO, "not a regular file");
 }
 
+/* Limits from the config (limits.*): each refusal names the file and the limit's key. The same
+ * file opens under the defaults, so the refusal is the limit's doing. */
+static void expect_limited(const char *path, const fmr_limits *lim, int code, const char *needle) {
+  fmr_kspace *ks = (fmr_kspace *)1;
+  fmr_err err;
+  fmr_err_clear(&err);
+  CHECK_INT_EQ(fmr_kspace_open_limited(path, lim, &ks, &err), code);
+  CHECK(ks == NULL);
+  if (strncmp(err.msg, path, strlen(path)) != 0 || !strstr(err.msg, needle))
+    FMR__FAIL("message \"%s\" should start with the path and mention \"%s\"", err.msg, needle);
+}
+
+static void test_limits(void) {
+  char path[256];
+  path_of("limits.h5", path, sizeof path);
+  vol_spec v = multicoil; /* kspace (3, 2, 6, 5), recon 4 x 4, header "<ismrmrdHeader/>" */
+  write_volume(path, &v);
+  fmr_kspace *ks = NULL;
+  fmr_err err;
+  fmr_limits lim;
+  fmr_limits_default(&lim);
+  CHECK_INT_EQ(fmr_kspace_open_limited(path, &lim, &ks, &err), 0);
+  fmr_kspace_close(&ks);
+  lim.kspace_slices = 2;
+  expect_limited(path, &lim, FMR_ERANGE, "at most 2 slices, 256 coils, 4096 x 4096; limits.kspace_slices");
+  fmr_limits_default(&lim);
+  lim.kspace_coils = 1;
+  expect_limited(path, &lim, FMR_ERANGE, "limits.kspace_coils");
+  fmr_limits_default(&lim);
+  lim.kspace_dim = 5; /* H = 6 */
+  expect_limited(path, &lim, FMR_ERANGE, "limits.kspace_dim");
+  fmr_limits_default(&lim);
+  lim.kspace_slice_elements = 59; /* 2 x 6 x 5 = 60 */
+  expect_limited(path, &lim, FMR_ERANGE,
+                 "holds 60 complex values per slice, more than the limit of 59 "
+                 "(limits.kspace_slice_elements)");
+  lim.kspace_slice_elements = 60;
+  CHECK_INT_EQ(fmr_kspace_open_limited(path, &lim, &ks, &err), 0);
+  fmr_kspace_close(&ks);
+  fmr_limits_default(&lim);
+  lim.kspace_elements = 179; /* 3 x 60 = 180 */
+  expect_limited(path, &lim, FMR_ERANGE, "holds 180 complex values in all, more than the limit of "
+                                         "179 (limits.kspace_elements)");
+  fmr_limits_default(&lim);
+  lim.header_bytes = 10; /* "<ismrmrdHeader/>" is 16 */
+  expect_limited(path, &lim, FMR_EFORMAT, "longer than 10 bytes");
+  fmr_limits_default(&lim);
+  lim.kspace_dim = 6; /* kspace fits, but not a check the recon (4 x 4) needs: still opens */
+  CHECK_INT_EQ(fmr_kspace_open_limited(path, &lim, &ks, &err), 0);
+  fmr_kspace_close(&ks);
+}
+
 static void remove_tree(void) {
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
@@ -680,6 +732,7 @@ int main(void) {
   test_mask();
   test_truncated();
   test_not_hdf5();
+  test_limits();
   /* every handle of every open, failed or not, was released (a leaked one keeps its file open) */
   CHECK_INT_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
   remove_tree();

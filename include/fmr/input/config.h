@@ -8,11 +8,16 @@
 #include <stddef.h>
 
 #include "fmr/util/error.h"
+#include "fmr/util/limits.h"
 #include "fmr/recon/recon.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The longest UID root that leaves the 20 digits of a 64-bit hash within DICOM's 64 characters
+ * (src/dicom/uid.c keeps at least 64 bits). */
+#define FMR_CONFIG_UID_ROOT_MAX 43
 
 typedef enum { FMR_MASK_FRAME_IMAGE = 0, FMR_MASK_FRAME_NATIVE } fmr_mask_frame;
 
@@ -25,6 +30,7 @@ typedef struct fmr_config {
   char *file_list;          /* NULL when input.all_files and no list */
   char *annotations;
   int all_files;            /* process every <name>.h5 under input.dirs, listed or not */
+  int probe;                /* input.probe: check each input in a child process first */
   /* output */
   char *output_dir;
   int write_dicom;
@@ -45,10 +51,14 @@ typedef struct fmr_config {
   char *time;               /* HHMMSS */
   /* log */
   char *log_level;
+  /* limits (include/fmr/util/limits.h) */
+  fmr_limits limits;
 } fmr_config;
 
 /* Parse `len` bytes of YAML read from `path`. On error *cfg is left empty (free is still safe) and
- * err holds "<path>:<line>:<column>: <problem>". */
+ * err holds "<path>:<line>:<column>: <problem>". dicom.uid_root is checked here (digits and dots,
+ * no leading zeros, at most FMR_CONFIG_UID_ROOT_MAX characters) so a bad root is a configuration
+ * error before anything is written, not a failure of every volume. */
 int fmr_config_parse(const char *path, const char *text, size_t len, fmr_config *cfg, fmr_err *err);
 void fmr_config_free(fmr_config *cfg);
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "fmr/util/error.h"
+#include "fmr/util/limits.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -16,17 +17,37 @@ extern "C" {
  * directory entry). */
 int fmr_volume_name_valid(const char *name);
 
+/* 1 if a valid name also has the plain form of fastMRI's names (file1000001,
+ * file_brain_AXFLAIR_200_6002425): ASCII letters, digits, '_', '-' and '.', starting with a letter
+ * or digit. Text such as the real knee list's last line "Knee data" has not. */
+int fmr_volume_name_plain(const char *name);
+
+/* A line of a file list that names no volume (valid, but not of the plain form): skipped, not
+ * counted as missing (issue 13). */
+typedef struct fmr_filelist_skip {
+  size_t line; /* 1-based */
+  char *text;  /* the trimmed line, escaped for messages (fmr_text_quote) */
+} fmr_filelist_skip;
+
 typedef struct fmr_filelist {
   size_t n;
   char **names; /* in file order, duplicates removed */
+  char *path;   /* the file as given to the parser, for messages about skipped lines */
+  size_t nskipped;
+  fmr_filelist_skip *skipped; /* in line order */
 } fmr_filelist;
 
 /* Parse a file list held in memory: one name per line, surrounding whitespace trimmed, CRLF, blank
  * lines and a UTF-8 BOM accepted, repeated names dropped (the first occurrence keeps its place).
- * The first invalid name fails the parse with FMR_EINVAL "<path>:<line>: invalid volume name ...".
- * On failure *out is left empty. */
+ * A line that is a valid name but not of the plain form is recorded in `skipped` and is not a
+ * name. The first invalid name (a '/', "..", control characters, NUL) fails the parse with
+ * FMR_EINVAL "<path>:<line>: invalid volume name ...". More than limits->list_names non-blank
+ * lines fail with FMR_ERANGE naming the limit. limits NULL: the defaults. On failure *out is left
+ * empty. */
 int fmr_filelist_parse(const char *path, const char *data, size_t len, fmr_filelist *out,
                        fmr_err *err);
+int fmr_filelist_parse_limited(const char *path, const char *data, size_t len,
+                               const fmr_limits *limits, fmr_filelist *out, fmr_err *err);
 void fmr_filelist_free(fmr_filelist *fl);
 
 typedef struct fmr_file_index fmr_file_index;

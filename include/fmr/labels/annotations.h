@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "fmr/util/error.h"
+#include "fmr/util/limits.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,11 @@ typedef struct fmr_annotations fmr_annotations;
  * as problems with file:line and skipped; only an unreadable header fails the parse. */
 int fmr_annotations_parse(const char *path, const char *data, size_t len, fmr_annotations **out,
                           fmr_err *err);
+/* The same with explicit limits (NULL: the defaults): a record longer than limits->csv_line_bytes
+ * is a problem of that row ("record longer than N bytes (limits.csv_line_bytes)"); more than
+ * limits->csv_rows data rows fails the parse with FMR_ERANGE naming the file, line and limit. */
+int fmr_annotations_parse_limited(const char *path, const char *data, size_t len,
+                                  const fmr_limits *limits, fmr_annotations **out, fmr_err *err);
 void fmr_annotations_free(fmr_annotations **a);
 
 /* The vocabulary: sorted (bytewise) unique trimmed labels over the whole CSV. */

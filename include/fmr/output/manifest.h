@@ -8,6 +8,7 @@
 
 #include "fmr/labels/annotations.h"
 #include "fmr/input/config.h"
+#include "fmr/input/filelist.h"
 #include "fmr/output/record.h"
 #include "fmr/util/error.h"
 
@@ -27,6 +28,11 @@ typedef struct fmr_run_inputs {
   const char *mpi_version;         /* MPI_Get_library_version, passed in by the scheduler */
   size_t remaining;                /* planned volumes without a record (interrupted or stopped run):
                                       0 writes "complete": true (SPEC 7) */
+  const fmr_filelist_skip *skipped; /* file-list lines that name no volume (issue 13) */
+  size_t nskipped;
+  const fmr_output_file *run_outputs; /* files of the run as a whole (dataset.h5, boxes.csv,
+                                         datalist.json), listed and verified like a volume's */
+  size_t nrun_outputs;
 } fmr_run_inputs;
 
 /* Library versions as a JSON object (HDF5, FFTW, DCMTK, libyaml, libxml2, jansson, OpenSSL, MPI). */

@@ -9,12 +9,13 @@
 #include <stddef.h>
 
 #include "fmr/util/error.h"
+#include "fmr/util/limits.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define FMR_HEADER_MAX_BYTES (4u << 20) /* 4 MiB: real headers are ~10-20 kB */
+#define FMR_HEADER_MAX_BYTES FMR_LIMIT_HEADER_BYTES /* the default: real headers are ~10-20 kB */
 
 typedef struct fmr_space {
   int matrix_x, matrix_y, matrix_z;  /* -1 when absent */
@@ -46,6 +47,9 @@ typedef struct fmr_header {
 /* Parse `len` bytes of XML. `what` names the source in messages (e.g. the file path).
  * Any field may be missing; only unparseable/hostile XML or a wrong root element is an error. */
 int fmr_header_parse(const char *xml, size_t len, const char *what, fmr_header *out, fmr_err *err);
+/* The same with explicit limits (NULL: the defaults); longer than limits->header_bytes fails. */
+int fmr_header_parse_limited(const char *xml, size_t len, const char *what,
+                             const fmr_limits *limits, fmr_header *out, fmr_err *err);
 
 #ifdef __cplusplus
 }

@@ -11,15 +11,17 @@
 #include <stdint.h>
 
 #include "fmr/util/error.h"
+#include "fmr/util/limits.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Upper bounds that turn "absurd sizes" into a clear error before any allocation. */
-#define FMR_KSPACE_MAX_SLICES 1024
-#define FMR_KSPACE_MAX_COILS 256
-#define FMR_KSPACE_MAX_DIM 4096
+/* The default upper bounds that turn "absurd sizes" into a clear error before any allocation
+ * (limits.* in the config; include/fmr/util/limits.h). */
+#define FMR_KSPACE_MAX_SLICES FMR_LIMIT_KSPACE_SLICES
+#define FMR_KSPACE_MAX_COILS FMR_LIMIT_KSPACE_COILS
+#define FMR_KSPACE_MAX_DIM FMR_LIMIT_KSPACE_DIM
 
 typedef struct fmr_kspace_info {
   int multicoil;          /* 1: kspace is (slices, coils, H, W); 0: (slices, H, W) */
@@ -41,6 +43,24 @@ typedef struct fmr_kspace fmr_kspace;
 
 /* Open `path` and validate its layout. On failure *out is NULL and err names path and problem. */
 int fmr_kspace_open(const char *path, fmr_kspace **out, fmr_err *err);
+/* The same with explicit limits (NULL: the defaults): a shape beyond limits->kspace_slices,
+ * kspace_coils, kspace_dim, kspace_slice_elements or kspace_elements, or an ismrmrd_header longer
+ * than limits->header_bytes, fails with FMR_ERANGE / FMR_EFORMAT naming the file and the limit's
+ * key, before anything is allocated for it. */
+int fmr_kspace_open_limited(const char *path, const fmr_limits *limits, fmr_kspace **out,
+                            fmr_err *err);
+
+/* Contain a crash of the HDF5 library on a hostile file (issue 11): in a short-lived child process
+ * (fork; the child never touches MPI and leaves with _exit), open and validate `path` as
+ * fmr_kspace_open_limited does, parse its header, and read one row of the first and last slice
+ * of kspace and of each stored reconstruction. Returns the child's verdict: 0 when the file can be
+ * opened and read, else its error (the same message fmr_kspace_open_limited gives). A child
+ * killed by a signal becomes FMR_EHDF5 "<path>: the HDF5 library crashed (SIGSEGV) while reading
+ * its metadata"; one still running after limits->probe_seconds is killed and becomes FMR_EHDF5
+ * "<path>: the HDF5 library did not finish reading its metadata within N s". The parent's own
+ * HDF5 state is untouched. limits NULL: the defaults. Not collective; safe to call from an MPI
+ * rank (see README "Bad input and faults" for Open MPI's fork warning). */
+int fmr_kspace_probe(const char *path, const fmr_limits *limits, fmr_err *err);
 
 /* Borrowed view of the metadata, valid until fmr_kspace_close. */
 const fmr_kspace_info *fmr_kspace_info_of(const fmr_kspace *ks);
