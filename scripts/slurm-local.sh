@@ -66,6 +66,11 @@ start() {
   chmod 755 "$dir" # munged runs as munge and must reach its socket directory
   chown munge:munge "$dir/munge"
   chmod 755 "$dir/munge"
+  if ! runuser -u munge -- test -w "$dir/munge"; then
+    say "user munge cannot reach $dir/munge: every directory above it must be searchable (chmod o+x)"
+    stop
+    exit 2
+  fi
   trap 'say "start failed; stopping"; stop' ERR
 
   local cpus mem host
