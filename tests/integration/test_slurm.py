@@ -218,26 +218,33 @@ class SlurmTest(unittest.TestCase):
         self.assertEqual({v["rank"] for v in report["schedule"]}, {0, 1})
 
     def test_time_limit_requeues_and_resumes_byte_identical(self):
-        """--time=1 with --signal=B:USR1@40 on ~60 s of work: Slurm warns at its first limit check
-        40 s or less before the end (it checks every 30 s: after 20-50 s), the job drains, exits 3
-        and requeues itself; Slurm holds a requeued job ~2 minutes, then it resumes. It may take a
-        second requeue; FMR_MAX_REQUEUE bounds them."""
+        """--time=2 with --signal=B:USR1@30 on ~105 s of work, then requeue and resume.
+        slurmctld checks limits every 30 s and sends the warning at the first check where the time
+        left is at most LEAD + 30 s (it anticipates its next check): here after 60-90 s, never
+        later (seen here: with --time=1 and LEAD 40 it came 6-25 s after the start). The job drains,
+        exits 3 and requeues itself; Slurm holds a requeued job ~2 minutes (meanwhile the
+        uninterrupted reference runs); the second start has 15-45 s left to do, less than the 60 s
+        before its own warning. FMR_MAX_REQUEUE bounds the requeues should the machine be slow."""
         # Measure this machine now (it is shared): seconds per volume of one worker.
-        indir, fl = self.dataset("big", [f"file{1000101 + i}" for i in range(3)], "calib")
+        # The run report's per-volume seconds leave start-up out.
+        indir, fl = self.dataset("big", [f"file{1000101 + i}" for i in range(4)], "calib")
         cfg = self.config(os.path.join(self.tmp, "calib"), indir, fl)
-        t0 = time.time()
         ft.run([self.bin, "run", cfg], env=self.e, timeout=300)
-        per_volume = (time.time() - t0) / 3
+        with open(os.path.join(os.path.dirname(cfg), "out", "run-report.json")) as f:
+            secs = [v["seconds"] for v in json.load(f)["schedule"]]
+        per_volume = sum(secs) / len(secs)
         workers = 2 if self.dispatch else 1
-        n = max(20, min(400, math.ceil(60.0 / per_volume * workers)))
+        # ~105 s of work: more than the 90 s by which Slurm has surely warned (see the docstring).
+        n = max(30, min(800, math.ceil(105.0 / per_volume * workers)))
+        print(f"--- {per_volume:.2f} s per volume and worker: {n} volumes", file=sys.stderr)
         names = [f"file{1001001 + i}" for i in range(n)]
         indir, fl = self.dataset("big", names, "requeue")
         cfg = self.config(os.path.join(self.sub, "requeue"), indir, fl)
         e = dict(self.e, FMR_MAX_REQUEUE="4")
-        jobid = ft.run(["sbatch", "--parsable", "--ntasks=2", "--time=1", "--signal=B:USR1@40",
+        jobid = ft.run(["sbatch", "--parsable", "--ntasks=2", "--time=2", "--signal=B:USR1@30",
                         os.path.join(self.jobs, "fastmri-regen.sbatch"), cfg],
                        env=e, cwd=self.sub).stdout.strip()
-        j = self.wait(jobid, timeout=240, until=lambda j: int(j.get("Restarts", "0")) >= 1)
+        j = self.wait(jobid, timeout=300, until=lambda j: int(j.get("Restarts", "0")) >= 1)
         self.assertGreaterEqual(int(j["Restarts"]), 1, j["_text"])
         out = os.path.join(os.path.dirname(cfg), "out")
         first = ft.manifest(out)
@@ -246,8 +253,11 @@ class SlurmTest(unittest.TestCase):
         # While Slurm holds the requeued job, the uninterrupted reference run.
         ref = self.reference(self.config(os.path.join(self.tmp, "ref-requeue"), indir, fl))
         j = self.wait(jobid, timeout=900)
-        self.show(f"requeued job ({n} volumes, --time=1, --signal=B:USR1@40)", j)
+        self.show(f"requeued job ({n} volumes, --time=2, --signal=B:USR1@30)", j)
         log = self.log(jobid)
+        print("--- its log, job runner lines:\n" + "\n".join(
+            x for x in log.splitlines() if x.startswith("fastmri-regen-job:") or "remain" in x),
+            file=sys.stderr)
         self.assertEqual(j["JobState"], "COMPLETED", log)
         self.assertEqual(j["ExitCode"], "0:0")
         self.assertGreaterEqual(int(j["Restarts"]), 1)
@@ -310,6 +320,7 @@ class SlurmTest(unittest.TestCase):
         self.assertEqual(j2["JobState"], "FAILED")
         self.assertEqual(j2["ExitCode"], "2:0")
         msg = self.log(second)
+        print(f"--- log of job {second}:\n{msg}", file=sys.stderr)
         self.assertIn("is in use by another run", msg)
         self.assertIn(f"Slurm job {first}", msg)
         self.assertRegex(msg, r"host \S+, pid \d+")
