@@ -86,6 +86,10 @@ static const key_spec keys[] = {
      "HHMMSS written as study/series time when SOURCE_DATE_EPOCH is unset", 0, 0},
     {"log.level", T_ENUM, OFF(log_level), 0, "info", level_choices,
      "error | warn | info | debug (FMR_LOG_LEVEL overrides)", 0, 0},
+    {.name = "log.progress_seconds", .type = T_SIZE, .offset = OFF(progress_seconds), .def = "30",
+     .help = "in a pipe or a Slurm log: seconds between progress lines (on a terminal the progress "
+             "is one live line)",
+     .lo = 1, .hi = 86400},
     LIMIT("limits.kspace_slices", kspace_slices, "1024", 1u << 20, "most slices in one volume"),
     LIMIT("limits.kspace_coils", kspace_coils, "256", 1u << 16, "most receiver coils"),
     LIMIT("limits.kspace_dim", kspace_dim, "4096", 1u << 20,

@@ -21,13 +21,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fmr/cmd/cmd.h"
+#include "fmr/output/lock.h"
 #include "fmr/output/manifest.h"
 #include "fmr/output/record.h"
 #include "fmr/pipeline/volume.h"
+#include "fmr/run/launch.h"
 #include "fmr/run/merge.h"
 #include "fmr/run/plan.h"
+#include "fmr/run/progress.h"
 #include "fmr/run/report.h"
 #include "fmr/run/verify.h"
 #include "fmr/util/log.h"
@@ -197,8 +201,9 @@ typedef struct coord {
   int greeted;     /* workers whose first message (hello or fault) has been answered */
   int stop;        /* 0, or the status that stopped the hand-out */
   int stop_logged; /* the reason has been logged */
-  double t_begin, last_progress, busy_processed;
+  double t_begin, busy_processed;
   int *done_by_rank;
+  fmr_progress *progress; /* NULL when out of memory: the run goes on without it */
 } coord;
 
 static void stop_handout(coord *c, int status, const char *why, int from_rank) {
@@ -215,24 +220,6 @@ static void check_signal(coord *c) {
     char why[64];
     snprintf(why, sizeof why, "received %s", signal_name(stop_signal));
     stop_handout(c, FMR_EXIT_INTERRUPTED, why, c->d->rank);
-  }
-}
-
-/* Progress at most every 10 s from rank 0. The ETA counts only work still to do: the rate comes
- * from volumes processed in this run, never from reused ones (a resumed run reuses quickly). */
-static void progress(coord *c) {
-  double t = now_seconds();
-  if (!c->finished || (t - c->last_progress < 10.0 && c->finished != c->n)) return;
-  c->last_progress = t;
-  size_t left = c->n - c->finished;
-  if (c->processed) {
-    double per = c->busy_processed / (double)c->processed / (double)c->d->size;
-    FMR_LOG(FMR_LOG_INFO, "progress: %zu/%zu volumes (%zu processed, %zu reused) in %.0f s, "
-            "about %.0f s to go", c->finished, c->n, c->processed, c->finished - c->processed,
-            t - c->t_begin, per * (double)left);
-  } else {
-    FMR_LOG(FMR_LOG_INFO, "progress: %zu/%zu volumes (all reused so far) in %.0f s", c->finished,
-            c->n, t - c->t_begin);
   }
 }
 
@@ -253,11 +240,17 @@ static void record_result(coord *c, size_t idx, int rank, fmr_record *rec, int r
     c->busy_processed += seconds;
   }
   const fmr_task *t = fmr_plan_task(c->plan, idx);
-  FMR_LOG(FMR_LOG_INFO, "%s: %s%s in %.2f s (rank %d)", t->name,
+  /* On a terminal the live progress line is the news; per-volume lines go to the debug level. */
+  FMR_LOG(c->progress && isatty(STDERR_FILENO) ? FMR_LOG_DEBUG : FMR_LOG_INFO,
+          "%s: %s%s in %.2f s (rank %d)", t->name,
           fmr_record_status(rec) == FMR_STATUS_OK ? "ok"
           : fmr_record_status(rec) == FMR_STATUS_MISSING ? "missing" : "failed",
           reused ? " (reused)" : "", seconds, rank);
-  progress(c);
+  if (c->progress) {
+    double now = now_seconds();
+    fmr_progress_volume(c->progress, t->work, rec->slices, fmr_record_status(rec), reused, now);
+    fmr_progress_tick(c->progress, now);
+  }
 }
 
 /* A missing file needs no worker: its record is made before the hand-out starts (not from
@@ -293,6 +286,7 @@ static long take_next(coord *c) {
 /* Answer every worker message that is waiting; never blocks. Returns how many were answered. */
 static int serve(coord *c) {
   int served = 0;
+  if (c->progress) fmr_progress_tick(c->progress, now_seconds()); /* the live line's clock */
   for (;;) {
     int flag = 0;
     MPI_Status st;
@@ -367,7 +361,13 @@ static void serve_hook(void *ctx) { (void)serve(ctx); }
 /* Rank 0: hand out work and do work. Returns rank 0's own status for the agreement. */
 static int coordinator_work(dispatch *d, coord *c) {
   c->active = d->size - 1;
-  c->t_begin = c->last_progress = now_seconds();
+  c->t_begin = now_seconds();
+  uint64_t total_work = 0;
+  for (size_t i = 0; i < c->n; i++) total_work += fmr_plan_task(c->plan, i)->work;
+  fmr_progress_opts popts = {stderr, isatty(STDERR_FILENO),
+                             (double)fmr_plan_config(c->plan)->progress_seconds};
+  if (fmr_progress_new(c->n, total_work, &popts, c->t_begin, &c->progress))
+    c->progress = NULL;
   fmr_volume_hooks hooks = {serve_hook, c};
   int local = 0;
   if (injected(d, PH_WORK)) {
@@ -630,6 +630,7 @@ static int run(dispatch *d) {
   int *done_by_rank = NULL;
   double *waits = NULL; /* rank 0: each worker's longest wait for an answer */
   json_t *shards = NULL;
+  fmr_lock *lock = NULL; /* rank 0: from before the first write until after the manifest */
   char *text = NULL;
   size_t len = 0;
   double t0 = now_seconds();
@@ -682,13 +683,18 @@ static int run(dispatch *d) {
   size_t n = fmr_plan_ntasks(plan);
   local = 0;
   if (d->rank == 0) {
-    /* TODO(lead): wire the output-dir lock (slurm branch, output/lock.h) here, before anything
-     * is written: fmr_lock_acquire(cfg->output_dir, NULL, ...) for full runs and merges, with the
-     * name "shard-<i>-of-<N>" for shards; a refusal is FMR_EXIT_USAGE (local = 2 below), release
-     * after the manifest phase. The debris sweep is safe only while no other run holds output.dir:
-     * a full run or merge holds it exclusively and sweeps; a shard (shared lock) never sweeps. */
+    /* Order matters (SPEC 9): the ownership check reads nothing but output.dir's first entry; the
+     * lock is taken before anything else is written or deleted; only a run that holds output.dir
+     * alone (a full run or a merge: exclusive lock) sweeps a killed run's debris — a shard holds it
+     * shared, and another shard's temporary files are live. */
+    char lock_name[64];
+    if (opts->shard_count)
+      snprintf(lock_name, sizeof lock_name, "shard-%zu-of-%zu", opts->shard_index,
+               opts->shard_count);
     int sweep = opts->shard_count == 0;
-    if (fmr_plan_prepare_output(plan, sweep, &err)) {
+    if (fmr_plan_prepare_output(plan, 0, &err) ||
+        fmr_lock_acquire(cfg->output_dir, opts->shard_count ? lock_name : NULL, &lock, &err) ||
+        (sweep && fmr_plan_prepare_output(plan, 1, &err))) {
       fprintf(stderr, "fastmri-regen: %s\n", err.msg);
       local = FMR_EXIT_USAGE;
     }
@@ -722,6 +728,8 @@ static int run(dispatch *d) {
                .done_by_rank = done_by_rank};
     if (!vctx) stop_handout(&c, FMR_EXIT_FAILED, "no volume context", 0);
     local = coordinator_work(d, &c);
+    fmr_progress_finish(c.progress);
+    fmr_progress_free(&c.progress);
     mine = done_by_rank[0];
   } else {
     local = worker_work(d, plan, vctx, &mine, &max_wait);
@@ -769,6 +777,7 @@ done:
   free(done_by_rank);
   free(waits);
   json_decref(shards);
+  fmr_lock_release(&lock);
   fmr_volume_ctx_free(&vctx);
   free(text);
   fmr_plan_free(&plan);
@@ -777,6 +786,19 @@ done:
 
 /* Initialise MPI and the communicator every phase uses. FMR_EXIT_USAGE when MPI cannot start. */
 static int mpi_start(int *argc, char ***argv, MPI_Comm *comm, int *rank, int *size) {
+  fmr_err err;
+  fmr_err_clear(&err);
+#ifdef OPEN_MPI
+  const int pmix_only = 1; /* Debian's Open MPI starts under srun only through PMIx */
+#else
+  const int pmix_only = 0;
+#endif
+  /* Open MPI's MPI_Init aborts with exit 1 when srun gave it no PMIx: catch that launch mistake
+   * first, so it is the start-up status with a message that says how to launch. */
+  if (fmr_launch_precheck(pmix_only, &err)) {
+    fprintf(stderr, "fastmri-regen: %s\n", err.msg);
+    return FMR_EXIT_USAGE;
+  }
   if (MPI_Init(argc, argv) != MPI_SUCCESS) {
     fprintf(stderr, "fastmri-regen: MPI_Init failed: check how the job was launched "
                     "(mpirun, or srun --mpi=pmix)\n");
@@ -787,6 +809,14 @@ static int mpi_start(int *argc, char ***argv, MPI_Comm *comm, int *rank, int *si
       MPI_Comm_set_errhandler(*comm, MPI_ERRORS_RETURN) != MPI_SUCCESS ||
       MPI_Comm_rank(*comm, rank) != MPI_SUCCESS || MPI_Comm_size(*comm, size) != MPI_SUCCESS) {
     fprintf(stderr, "fastmri-regen: cannot set up the MPI communicator\n");
+    MPI_Finalize();
+    return FMR_EXIT_USAGE;
+  }
+  /* N single-rank copies started by a launcher that did not give them one MPI world (SPEC 9).
+   * Every rank sees the same launcher variables and decides alike, so no collective is needed. */
+  if (fmr_launch_check(*size, &err)) {
+    if (*rank == 0) fprintf(stderr, "fastmri-regen: %s\n", err.msg);
+    MPI_Comm_free(comm);
     MPI_Finalize();
     return FMR_EXIT_USAGE;
   }

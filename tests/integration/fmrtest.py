@@ -76,12 +76,14 @@ def sha256(path):
 
 
 def tree_hashes(root, skip=("run-report.json",)):
+    """Every file's SHA-256 by relative path, less the run report and the run locks (.fmr/*.lock:
+    which runs held the directory, emptied on release; a shard's stays behind)."""
     out = {}
     for d, _, files in os.walk(root):
         for name in files:
             p = os.path.join(d, name)
             rel = os.path.relpath(p, root)
-            if rel in skip:
+            if rel in skip or (rel.startswith(".fmr/") and rel.endswith(".lock")):
                 continue
             out[rel] = sha256(p)
     return out

@@ -51,6 +51,7 @@ typedef struct fmr_config {
   char *time;               /* HHMMSS */
   /* log */
   char *log_level;
+  size_t progress_seconds;  /* a pipe or log: seconds between progress lines */
   /* limits (include/fmr/util/limits.h) */
   fmr_limits limits;
 } fmr_config;
