@@ -6,7 +6,7 @@
 #include "fmr/cmd/opts.h"
 
 static const fmr_command *const commands[] = {
-    &fmr_cmd_run_def,    &fmr_cmd_verify_def,      &fmr_cmd_synth_def, &fmr_cmd_recon_def,
+    &fmr_cmd_run_def,    &fmr_cmd_plan_def,        &fmr_cmd_verify_def,      &fmr_cmd_synth_def, &fmr_cmd_recon_def,
     &fmr_cmd_annotations_def, &fmr_cmd_version_def, &fmr_cmd_help_def,
 };
 

@@ -327,6 +327,26 @@ fmr_record *fmr_store_reuse(const fmr_store *s, const char *name, const char *ke
   return r;
 }
 
+int fmr_store_would_reuse(const fmr_store *s, const char *name, const char *key) {
+  char rel[PATH_MAX], path[PATH_MAX];
+  fmr_err err;
+  if (!key || !*key || record_rel(name, rel, &err) || join(s, rel, path, &err)) return 0;
+  json_t *state = json_load_file(path, 0, NULL);
+  if (!state) return 0;
+  fmr_record *r = NULL;
+  const char *stored = json_string_value(json_object_get(state, "key"));
+  int yes = stored && strcmp(stored, key) == 0 &&
+            fmr_record_from_json(json_object_get(state, "record"), &r, &err) == 0;
+  for (size_t i = 0; yes && i < r->noutputs; i++) {
+    struct stat sb;
+    yes = join(s, r->outputs[i].path, path, &err) == 0 && stat(path, &sb) == 0 &&
+          (uint64_t)sb.st_size == r->outputs[i].bytes;
+  }
+  fmr_record_free(&r);
+  json_decref(state);
+  return yes;
+}
+
 int fmr_store_commit_record(const fmr_store *s, const char *key, const fmr_record *r,
                             fmr_err *err) {
   char rel[PATH_MAX];

@@ -32,6 +32,7 @@
 #include "fmr/run/merge.h"
 #include "fmr/run/plan.h"
 #include "fmr/run/progress.h"
+#include "fmr/run/survey.h"
 #include "fmr/run/report.h"
 #include "fmr/run/verify.h"
 #include "fmr/util/log.h"
@@ -578,6 +579,40 @@ static void final_log(const dispatch *d, const fmr_plan *plan, fmr_record *const
   }
 }
 
+/* Rank 0: the table an operator reads at the end of a run (issue 13), after the last log line. */
+static void print_summary(const dispatch *d, const fmr_plan *plan, fmr_record *const *records,
+                          const fmr_volume_timing *timing, int status, double wall) {
+  fmr_summary s;
+  memset(&s, 0, sizeof s);
+  size_t n = fmr_plan_ntasks(plan), ndone = 0;
+  fmr_record **done = calloc(n ? n : 1, sizeof *done);
+  for (size_t i = 0; i < n; i++) {
+    if (!records[i]) {
+      s.remaining++;
+      continue;
+    }
+    if (done) done[ndone++] = records[i];
+    fmr_summary_add(&s, records[i], records[i]->slices);
+    if (timing[i].reused) s.reused++;
+    else if (fmr_record_status(records[i]) == FMR_STATUS_OK)
+      s.kspace_bytes += fmr_plan_task(plan, i)->work;
+  }
+  fmr_run_inputs in;
+  fmr_plan_run_inputs(plan, &in);
+  char manifest[PATH_MAX];
+  snprintf(manifest, sizeof manifest, "%s/manifest.json", fmr_plan_config(plan)->output_dir);
+  s.planned = n;
+  s.skipped_lines = in.nskipped;
+  s.wall_seconds = wall;
+  s.ranks = d->size;
+  s.manifest = d->opts->shard_count ? NULL : manifest;
+  s.exit_status = status;
+  char *warnings = done ? fmr_record_warnings_summary(done, ndone) : NULL;
+  fmr_summary_print(&s, warnings, stderr);
+  free(warnings);
+  free(done);
+}
+
 /* Rank 0, manifest phase: the manifest (not for a shard: shards share output.dir and the merge
  * writes it) and the run report. Returns the status they add. */
 static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *const *records,
@@ -618,6 +653,7 @@ static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *co
   /* Some failed, or (a merge before every shard ran) some are not done yet. */
   if (!local && !status && (failed || remaining)) local = FMR_EXIT_FAILED;
   final_log(d, plan, records, status > local ? status : local);
+  print_summary(d, plan, records, timing, status > local ? status : local, now_seconds() - t0);
   return local;
 }
 
@@ -841,6 +877,91 @@ int fmr_dispatch_run(int *argc, char ***argv, const fmr_run_opts *opts) {
 
   MPI_Comm_free(&d.comm);
   fftwf_mpi_cleanup();
+  MPI_Finalize();
+  return status;
+}
+
+/* ---- plan ----------------------------------------------------------------------------------- */
+
+/* `plan`: rank 0 plans, every rank surveys the volumes i with i mod size == rank (metadata only),
+ * rank 0 gathers the fixed-size facts and prints the report. Collective; phases agree as in run. */
+static int survey(dispatch *d, const char *config_path, int json_out) {
+  fmr_plan *plan = NULL;
+  fmr_survey_volume *vols = NULL, *mine = NULL, *packed = NULL;
+  char *text = NULL;
+  size_t len = 0;
+  int *counts = NULL, *displs = NULL;
+  fmr_err err;
+  fmr_err_clear(&err);
+  int local = 0;
+  if (d->rank == 0 && fmr_plan_build(config_path, &plan, &err)) {
+    fprintf(stderr, "fastmri-regen plan: %s\n", err.msg);
+    local = FMR_EXIT_USAGE;
+  }
+  int status = agree(d, PH_STARTUP, local);
+  if (status) goto done;
+  local = 0;
+  if (d->rank == 0 && !(text = fmr_plan_serialize(plan, &len))) local = FMR_EXIT_USAGE;
+  if (bcast_bytes(d, &text, &len) ||
+      (d->rank != 0 && fmr_plan_deserialize(config_path, text, len, &plan, &err)))
+    local = FMR_EXIT_USAGE;
+  status = agree(d, PH_PLAN, local);
+  if (status) goto done;
+
+  size_t n = fmr_plan_ntasks(plan), size = (size_t)d->size, rank = (size_t)d->rank;
+  size_t nmine = n > rank ? (n - rank + size - 1) / size : 0;
+  mine = calloc(nmine ? nmine : 1, sizeof *mine);
+  local = mine ? 0 : FMR_EXIT_FAILED;
+  for (size_t i = rank, k = 0; mine && i < n; i += size, k++) fmr_survey_volume_of(plan, i, &mine[k]);
+  if (d->rank == 0) {
+    vols = calloc(n ? n : 1, sizeof *vols);
+    packed = calloc(n ? n : 1, sizeof *packed);
+    counts = calloc(size, sizeof *counts);
+    displs = calloc(size, sizeof *displs);
+    if (!vols || !packed || !counts || !displs) local = FMR_EXIT_FAILED;
+    for (size_t r = 0, off = 0; counts && displs && r < size; r++) {
+      size_t c = n > r ? (n - r + size - 1) / size : 0;
+      counts[r] = (int)(c * sizeof *vols);
+      displs[r] = (int)off;
+      off += c * sizeof *vols;
+    }
+  }
+  status = agree(d, PH_WORK, local);
+  if (status) goto done;
+  local = 0;
+  if (MPI_Gatherv(mine, (int)(nmine * sizeof *mine), MPI_BYTE, packed, counts, displs, MPI_BYTE, 0,
+                  d->comm) != MPI_SUCCESS)
+    local = FMR_EXIT_FAILED;
+  if (d->rank == 0 && !local) {
+    /* Gathered rank by rank; back into task order. */
+    for (size_t r = 0, k = 0; r < size; r++)
+      for (size_t i = r; i < n; i += size) vols[i] = packed[k++];
+    if (fmr_survey_report(plan, vols, json_out, d->size, stdout, &err)) {
+      fprintf(stderr, "fastmri-regen plan: %s\n", err.msg);
+      local = FMR_EXIT_FAILED;
+    }
+  }
+  status = agree(d, PH_GATHER, local);
+done:
+  free(counts);
+  free(displs);
+  free(packed);
+  free(mine);
+  free(vols);
+  free(text);
+  fmr_plan_free(&plan);
+  return status;
+}
+
+int fmr_dispatch_plan(int *argc, char ***argv, const char *config_path, int json_out) {
+  dispatch d;
+  memset(&d, 0, sizeof d);
+  int rc = mpi_start(argc, argv, &d.comm, &d.rank, &d.size);
+  if (rc) return rc;
+  fmr_log_set_rank(d.size > 1 ? d.rank : -1);
+  read_fail_injection(&d);
+  int status = survey(&d, config_path, json_out);
+  MPI_Comm_free(&d.comm);
   MPI_Finalize();
   return status;
 }

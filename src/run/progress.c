@@ -15,6 +15,7 @@ struct fmr_progress {
   size_t fresh;
   double t_begin, t_first_fresh, last_print;
   int printed_live;
+  size_t printed_done; /* `done` when the last line was printed: nothing new, no new line */
 };
 
 int fmr_progress_new(size_t total, uint64_t total_work, const fmr_progress_opts *opts, double now,
@@ -77,6 +78,7 @@ static void line(const fmr_progress *p, double now, char *buf, size_t n) {
 
 void fmr_progress_tick(fmr_progress *p, double now) {
   char buf[256];
+  if (p->done == p->total && p->printed_done == p->done && p->last_print > p->t_begin) return;
   if (p->opts.live) {
     /* A terminal can take a redraw a few times a second without flicker or cost. */
     if (now - p->last_print < 0.25 && p->done != p->total) return;
@@ -84,6 +86,7 @@ void fmr_progress_tick(fmr_progress *p, double now) {
     fprintf(p->opts.out, "\r\033[K%s", buf);
     fflush(p->opts.out);
     p->printed_live = 1;
+    p->printed_done = p->done;
     p->last_print = now;
     return;
   }
@@ -91,6 +94,7 @@ void fmr_progress_tick(fmr_progress *p, double now) {
   if (p->done == 0) return;
   line(p, now, buf, sizeof buf);
   FMR_LOG(FMR_LOG_INFO, "progress: %s", buf);
+  p->printed_done = p->done;
   p->last_print = now;
 }
 

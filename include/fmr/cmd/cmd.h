@@ -30,8 +30,9 @@ int fmr_cmd_version(int argc, char **argv);
 int fmr_cmd_verify(int argc, char **argv);
 int fmr_cmd_annotations(int argc, char **argv);
 int fmr_cmd_help(int argc, char **argv);
+int fmr_cmd_plan(int argc, char **argv);
 
-extern const struct fmr_command fmr_cmd_run_def, fmr_cmd_synth_def, fmr_cmd_recon_def,
+extern const struct fmr_command fmr_cmd_run_def, fmr_cmd_plan_def, fmr_cmd_synth_def, fmr_cmd_recon_def,
     fmr_cmd_verify_def, fmr_cmd_annotations_def, fmr_cmd_version_def, fmr_cmd_help_def;
 
 #ifdef __cplusplus

@@ -85,6 +85,9 @@ int fmr_store_write(const fmr_store *s, const char *rel, const void *data, size_
 /* The committed record of `name` if it was made under `key` and every output it lists still has
  * its size and SHA-256; else NULL. */
 fmr_record *fmr_store_reuse(const fmr_store *s, const char *name, const char *key);
+/* The same test without hashing: the record is there under `key` and its outputs have their sizes
+ * (what `plan` reports a resume would reuse; cheap enough for thousands of volumes). */
+int fmr_store_would_reuse(const fmr_store *s, const char *name, const char *key);
 /* Commit a volume's record under key: what makes its outputs count as complete. */
 int fmr_store_commit_record(const fmr_store *s, const char *key, const fmr_record *r,
                             fmr_err *err);
