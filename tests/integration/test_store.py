@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import unittest
@@ -112,7 +113,7 @@ class StoreTest(unittest.TestCase):
         env = {"LD_PRELOAD": SHIM, "ASAN_OPTIONS": "verify_asan_link_order=0", "FMR_FAILIO_OP": op, "FMR_FAILIO_N": str(n),
                "FMR_FAILIO_ERRNO": errno_name, "FMR_FAILIO_UNDER": out}
         p = ft.pipeline(config, ranks, check=False, extra_env=env)
-        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.returncode, 4, p.stderr)  # the storage status, on every rank
         self.assertIn(words, p.stderr)
         self.assertIn(out, p.stderr)  # the message names the path
         self.assertEqual(temporaries(out), [])
@@ -127,6 +128,61 @@ class StoreTest(unittest.TestCase):
     @unittest.skipUnless(SHIM, "FMR_FAILIO_SHIM not set")
     def test_rename_fault_three_ranks(self):
         self.fault_then_rerun(3, "rename", 3, "ENOSPC", "No space left on device")
+
+
+BIG = ["file1000001", "file1000143", "file1001259", "file1001706", "file1002097", "file1001022"]
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("mount"), "needs root to mount a tmpfs")
+class FullDiskTest(unittest.TestCase):
+    """A real file system that fills up (SPEC 9, issue 11): the run stops handing out work, leaves
+    no temporary file, exits 4 on every rank naming the path and the system's words; after the
+    file system grows, the rerun completes with the bytes of an uninterrupted run."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = ft.tempfile.mkdtemp(prefix="fmr-full-")
+        cls.data = os.path.join(cls.tmp, "data")
+        ft.synth(cls.data, "knee", BIG, "--size", "192x128", "--frame", "96x96", "--coils", "2",
+                 "--slices", "12")
+        ref = os.path.join(cls.tmp, "ref")
+        cfg = ft.write_config(os.path.join(cls.tmp, "ref.yaml"), "knee", [cls.data], BIG, ref)
+        ft.pipeline(cfg, 1)
+        cls.reference = outputs(ref)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def full_then_grow(self, ranks):
+        mnt = os.path.join(self.tmp, f"mnt{ranks}")
+        os.makedirs(mnt)
+        ft.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt])
+        try:
+            out = os.path.join(mnt, "out")
+            cfg = ft.write_config(os.path.join(self.tmp, f"full{ranks}.yaml"), "knee", [self.data],
+                                  BIG, out)
+            p = ft.pipeline(cfg, ranks, check=False)
+            self.assertEqual(p.returncode, 4, p.stderr[-3000:])
+            self.assertIn("No space left on device", p.stderr)
+            self.assertIn(out, p.stderr)  # the message names the path
+            self.assertEqual(temporaries(out), [])
+            if os.path.exists(os.path.join(out, "manifest.json")):
+                self.assertFalse(ft.manifest(out)["complete"])
+            else:
+                self.assertIn("manifest not written", p.stderr)
+            ft.run(["mount", "-o", "remount,size=64m", mnt])
+            p = ft.pipeline(cfg, ranks)
+            self.assertTrue(ft.manifest(out)["complete"])
+            self.assertEqual(outputs(out), self.reference)
+        finally:
+            subprocess.run(["umount", mnt], check=False)
+
+    def test_one_rank(self):
+        self.full_then_grow(1)
+
+    def test_three_ranks(self):
+        self.full_then_grow(3)
 
 
 if __name__ == "__main__":
