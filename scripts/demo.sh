@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The README's first command: install the Debian packages, build, write a small synthetic
 # fastMRI-format dataset named after real fastMRI+ volumes, and run the pipeline on it under mpirun.
-#   scripts/demo.sh [--no-install] [--np N]   (default: one rank per core plus the coordinator)
+#   scripts/demo.sh [--no-install] [--np N]   (default: one rank per core)
 # Outputs: demo/out/{knee,brain}/ (DICOM, masks, manifest.json, run-report.json).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 install=1
-np=$(($(nproc) + 1)) # rank 0 coordinates; every core keeps a worker
+np=$(nproc) # one rank per core: every rank reconstructs (rank 0 also hands out the work)
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-install) install=0 ;;

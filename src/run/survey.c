@@ -276,8 +276,8 @@ int fmr_survey_report(const fmr_plan *plan, const fmr_survey_volume *vols, int j
     fprintf(f, "  %-14s %s to read\n", "k-space", b1);
     fmr_format_bytes(dicom, b1, sizeof b1);
     fmr_format_bytes(masks, b2, sizeof b2);
-    fprintf(f, "  %-14s dicom %zu files, about %s; masks %zu files, at most %s\n", "outputs",
-            ndicom, b1, nmasks, b2);
+    fprintf(f, "  %-14s dicom %zu files, about %s; masks %zu files (compressed; %s unpacked)\n",
+            "outputs", ndicom, b1, nmasks, b2);
     if (cfg->write_seg || cfg->write_preview)
       fprintf(f, "  %-14s seg and preview: one file per reviewed volume with findings\n", "");
     fprintf(f, "  %-14s %zu of %zu readable volumes would be reused, %zu processed\n", "resume",
