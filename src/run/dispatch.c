@@ -820,6 +820,13 @@ done:
   return status;
 }
 
+/* The one teardown of every command. Nothing is left to agree on: a failure here changes no
+ * output and no exit status, so the results are deliberately ignored. */
+static void mpi_finish(MPI_Comm *comm) {
+  if (comm && *comm != MPI_COMM_NULL) (void)MPI_Comm_free(comm);
+  (void)MPI_Finalize();
+}
+
 /* Initialise MPI and the communicator every phase uses. FMR_EXIT_USAGE when MPI cannot start. */
 static int mpi_start(int *argc, char ***argv, MPI_Comm *comm, int *rank, int *size) {
   fmr_err err;
@@ -845,15 +852,14 @@ static int mpi_start(int *argc, char ***argv, MPI_Comm *comm, int *rank, int *si
       MPI_Comm_set_errhandler(*comm, MPI_ERRORS_RETURN) != MPI_SUCCESS ||
       MPI_Comm_rank(*comm, rank) != MPI_SUCCESS || MPI_Comm_size(*comm, size) != MPI_SUCCESS) {
     fprintf(stderr, "fastmri-regen: cannot set up the MPI communicator\n");
-    MPI_Finalize();
+    mpi_finish(NULL);
     return FMR_EXIT_USAGE;
   }
   /* N single-rank copies started by a launcher that did not give them one MPI world (SPEC 9).
    * Every rank sees the same launcher variables and decides alike, so no collective is needed. */
   if (fmr_launch_check(*size, &err)) {
     if (*rank == 0) fprintf(stderr, "fastmri-regen: %s\n", err.msg);
-    MPI_Comm_free(comm);
-    MPI_Finalize();
+    mpi_finish(comm);
     return FMR_EXIT_USAGE;
   }
   return 0;
@@ -875,9 +881,8 @@ int fmr_dispatch_run(int *argc, char ***argv, const fmr_run_opts *opts) {
 
   int status = run(&d);
 
-  MPI_Comm_free(&d.comm);
   fftwf_mpi_cleanup();
-  MPI_Finalize();
+  mpi_finish(&d.comm);
   return status;
 }
 
@@ -961,8 +966,7 @@ int fmr_dispatch_plan(int *argc, char ***argv, const char *config_path, int json
   fmr_log_set_rank(d.size > 1 ? d.rank : -1);
   read_fail_injection(&d);
   int status = survey(&d, config_path, json_out);
-  MPI_Comm_free(&d.comm);
-  MPI_Finalize();
+  mpi_finish(&d.comm);
   return status;
 }
 
@@ -1059,7 +1063,6 @@ int fmr_dispatch_verify(int *argc, char ***argv, const char *outdir, int json_ou
   if (rc) return rc;
   d.fail_phase = d.fail_rank = -1;
   int status = verify(&d, outdir, json_out);
-  MPI_Comm_free(&d.comm);
-  MPI_Finalize();
+  mpi_finish(&d.comm);
   return status;
 }
