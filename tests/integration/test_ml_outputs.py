@@ -50,6 +50,30 @@ def sha(p):
     return ft.sha256(p)
 
 
+def check_boxes_rows(tc, got, want, anatomy):
+    """boxes.csv rows (csv.DictReader) against MlOutputsTest.oracle_rows' (also it.ml_run's)."""
+    tc.assertEqual(len(got), len(want), anatomy)
+    for g, w in zip(got, want):
+        ctx = f"{anatomy} {w['volume']} line {w['csv_line']}"
+        for k in ("volume", "slice", "csv_line", "label", "label_bit", "study_level",
+                  "duplicate", "bad_slice", "clipped", "degenerate", "outside"):
+            tc.assertEqual(g[k], str(w[k]), f"{ctx}: {k}")
+        for k in ("x", "y", "width", "height"):
+            tc.assertEqual(g[k], "" if w["study_level"] else str(w[k]), f"{ctx}: {k}")
+        b = w["box"]
+        img = [g[f"image_{k}"] for k in ("x", "y", "width", "height")]
+        nat = [g[f"native_{k}"] for k in ("x", "y", "width", "height")]
+        if b is None:
+            tc.assertEqual(img + nat, [""] * 8, ctx)
+            continue
+        tc.assertEqual([int(v) for v in img], list(b["image"]), ctx)
+        tc.assertEqual([int(v) for v in nat], list(b["native"]), ctx)
+        np.testing.assert_allclose([float(g[f"mm0_{a}"]) for a in "xyz"], b["mm0"],
+                                   atol=1e-3, err_msg=ctx)
+        np.testing.assert_allclose([float(g[f"mm1_{a}"]) for a in "xyz"], b["mm1"],
+                                   atol=1e-3, err_msg=ctx)
+
+
 class MlOutputsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -285,26 +309,7 @@ class MlOutputsTest(unittest.TestCase):
             want = []
             for name in sorted(r["names"]):
                 want += self.oracle_rows(anatomy, name, int(RUNS[anatomy]["slices"]))
-            self.assertEqual(len(got), len(want), anatomy)
-            for g, w in zip(got, want):
-                ctx = f"{anatomy} {w['volume']} line {w['csv_line']}"
-                for k in ("volume", "slice", "csv_line", "label", "label_bit", "study_level",
-                          "duplicate", "bad_slice", "clipped", "degenerate", "outside"):
-                    self.assertEqual(g[k], str(w[k]), f"{ctx}: {k}")
-                for k in ("x", "y", "width", "height"):
-                    self.assertEqual(g[k], "" if w["study_level"] else str(w[k]), f"{ctx}: {k}")
-                b = w["box"]
-                img = [g[f"image_{k}"] for k in ("x", "y", "width", "height")]
-                nat = [g[f"native_{k}"] for k in ("x", "y", "width", "height")]
-                if b is None:
-                    self.assertEqual(img + nat, [""] * 8, ctx)
-                    continue
-                self.assertEqual([int(v) for v in img], list(b["image"]), ctx)
-                self.assertEqual([int(v) for v in nat], list(b["native"]), ctx)
-                np.testing.assert_allclose([float(g[f"mm0_{a}"]) for a in "xyz"], b["mm0"],
-                                           atol=1e-3, err_msg=ctx)
-                np.testing.assert_allclose([float(g[f"mm1_{a}"]) for a in "xyz"], b["mm1"],
-                                           atol=1e-3, err_msg=ctx)
+            check_boxes_rows(self, got, want, anatomy)
 
     def test_boxes_cover_their_label_in_the_independent_masks(self):
         for anatomy, r in RUNS.items():
