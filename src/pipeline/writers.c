@@ -154,8 +154,8 @@ static int preview_write(const fmr__vol *v, size_t index, const char *path, fmr_
 
 /* ---- recon/<name>.h5: what dataset.h5 and boxes.csv are built from (export/dataset.h) -------- */
 
-/* Every processed volume gets one, reviewed or not (its box table may be empty); the float stack
- * only with output.dataset, the mask only for reviewed volumes. */
+/* Every processed volume gets one, reviewed or not (its box table may be empty). The float stack
+ * and the mask (reviewed volumes) only with output.dataset: boxes.csv alone needs neither. */
 static int recon_write(const fmr__vol *v, size_t index, const char *path, fmr_err *err) {
   (void)index;
   fmr_dataset_attrs a;
@@ -166,9 +166,11 @@ static int recon_write(const fmr__vol *v, size_t index, const char *path, fmr_er
   size_t nrows = 0;
   rc = fmr_boxes_of_volume(fmr_annotations_find(v->ann, v->task->name), &v->series, &rows, &nrows,
                            err);
+  int full = v->cfg->write_dataset;
   if (!rc)
-    rc = fmr_dataset_volume_write(path, &a, v->cfg->write_dataset ? v->recon : NULL,
-                                  v->task->reviewed ? v->mask : NULL, v->pb, rows, nrows, err);
+    rc = fmr_dataset_volume_write(path, &a, full ? v->recon : NULL,
+                                  full && v->task->reviewed ? v->mask : NULL, v->pb, rows, nrows,
+                                  err);
   free(rows);
   return rc;
 }

@@ -636,7 +636,8 @@ static int dataset_input(const fmr_plan *plan, const json_t *facts, dataset_in *
     if (snprintf(x->file[i] + len, PATH_MAX - len, "/%s.h5", r->name) >= (int)(PATH_MAX - len))
       return fmr_err_set(err, FMR_ERANGE, "%s: path too long", r->name);
     v->file = x->file[i];
-    v->mask_pixel_bytes = r->reviewed ? fmr_mask_pixel_bytes(nvocab) : 0;
+    /* As the writer of recon/<name>.h5 (pipeline/writers.c): a mask only for dataset.h5. */
+    v->mask_pixel_bytes = r->reviewed && cfg->write_dataset ? fmr_mask_pixel_bytes(nvocab) : 0;
   }
   fmr_run_inputs ri;
   fmr_plan_run_inputs(plan, &ri);

@@ -4,7 +4,7 @@ every reconstruction against fmrtest's float64 numpy implementation of SPEC 3-4 
 every mask against fmrtest's rasterizer; boxes.csv against it.ml_outputs' computation from the CSV
 rows and the DICOM geometry (pydicom); the NIfTI image against dcm2niix + nibabel; the manifest
 lists dataset.h5, boxes.csv and datalist.json with their SHA-256 (hashlib), `verify` passes and
-flags a changed dataset.h5. Small: three knee volumes (two reviewed, one only in input.all_files)."""
+flags a changed dataset.h5; with output.dataset off, boxes.csv alone. Small: three knee volumes (two reviewed, one only in input.all_files)."""
 import csv
 import hashlib
 import io
@@ -210,6 +210,28 @@ class MlRunTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         problems = json.loads(p.stdout)["problems"]
         self.assertIn(("dataset.h5", "changed"), [(x["path"], x["problem"]) for x in problems])
+
+    def test_boxes_only(self):
+        """output.dataset off, output.boxes on: the same boxes.csv; recon/ files hold no image
+        and no mask (boxes.csv needs neither)."""
+        out = os.path.join(self.tmp, "boxes-only")
+        cfg = ft.write_config(os.path.join(self.tmp, "boxes-only.yaml"), "knee", [self.data],
+                              REVIEWED, out, extra="  dataset: false\n")
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(text.replace("  annotations:", "  all_files: true\n  annotations:"))
+        ft.pipeline(cfg, 2)
+        self.assertFalse(os.path.exists(os.path.join(out, "dataset.h5")))
+        self.assertEqual(hashlib_sha(os.path.join(out, "boxes.csv")),
+                         hashlib_sha(os.path.join(self.ref, "boxes.csv")))
+        self.assertEqual([o["path"] for o in ft.manifest(out)["outputs"]], ["boxes.csv"])
+        for name in NAMES:
+            with h5py.File(os.path.join(out, "recon", name + ".h5"), "r") as f:
+                self.assertNotIn("reconstruction", f)
+                self.assertNotIn("mask", f)
+                self.assertIn("boxes", f)
+        self.assertEqual(ft.run([ft.BIN, "verify", out], check=False).returncode, 0)
 
     def test_switches_off(self):
         out = os.path.join(self.tmp, "off")
