@@ -2,7 +2,8 @@
 
 tests/mpi/fmr_ml_tool takes synthetic volumes through the library's reconstruction, scaling, DICOM
 writer and rasterizer and writes the NIfTI pair and recon/<name>.h5 per volume; its `build` runs
-the collective dataset.h5 + boxes.csv step under mpirun (what the run does at its end once wired).
+the collective dataset.h5 + boxes.csv step under mpirun (what the run's dataset phase does; it.ml_run
+checks the files of a real `run`).
 Checked here:
 - dataset.h5 byte-identical for 1, 2 and 3 ranks, after a SIGKILL mid-build and over a stale
   temporary or a truncated dataset.h5; every reconstruction against a float64 numpy
