@@ -67,6 +67,15 @@ static const key_spec keys[] = {
     {"output.preview", T_BOOL, OFF(write_preview), 0, "true", NULL,
      "write a PNG contact sheet of the boxes (preview/<volume>.png) per reviewed volume with "
      "boxes", 0, 0},
+    {"output.dataset", T_BOOL, OFF(write_dataset), 0, "true", NULL,
+     "write dataset.h5: every volume's float reconstruction (before int16 scaling) and mask, "
+     "built collectively with parallel HDF5 at the end of a complete run (SPEC 11)", 0, 0},
+    {"output.boxes", T_BOOL, OFF(write_boxes), 0, "true", NULL,
+     "write boxes.csv: every annotation row with its box in the CSV's, the image and the native "
+     "frame and in millimetres (SPEC 11)", 0, 0},
+    {"output.nifti", T_BOOL, OFF(write_nifti), 0, "false", NULL,
+     "write nifti/<volume>.nii.gz per volume, nifti/<volume>_mask.nii.gz per reviewed volume and "
+     "datalist.json (MONAI) (SPEC 11)", 0, 0},
     {"output.seg_codes", T_PATH, OFF(seg_codes), 0, NULL, NULL,
      "CSV of label -> SEG coded concepts replacing the built-in configs/seg-codes.csv", 0, 0},
     {"recon.source", T_ENUM, OFF(source), 0, "kspace", source_choices,

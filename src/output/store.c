@@ -20,6 +20,9 @@ static const fmr_store_kind kinds[] = {
     {"mask", "masks", ".h5", 0},
     {"seg", "seg", ".dcm", 0},
     {"preview", "preview", ".png", 0},
+    {"recon", "recon", ".h5", 0}, /* behind dataset.h5 and boxes.csv (export/dataset.h) */
+    {"nifti", "nifti", ".nii.gz", 0},
+    {"nifti_mask", "nifti", "_mask.nii.gz", 0},
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
 

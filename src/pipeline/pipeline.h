@@ -28,6 +28,7 @@ typedef struct fmr__vol {
   fmr_header hdr;
   size_t h, w;
   const int16_t *pixels; /* slices*h*w, image frame */
+  const float *recon;    /* slices*h*w, image frame, before scaling; NULL unless output.dataset */
   fmr_scaling scaling;
   fmr_dicom_series series;
   /* Annotations (reviewed volumes with an annotation output on; else mask is NULL). */
@@ -48,7 +49,7 @@ void fmr__annotate_release(fmr__vol *v);
 /* Reverse the rows and/or columns of every slice of a slices x h x w mask (pb bytes a pixel). */
 void fmr__flip_mask(void *mask, size_t slices, size_t h, size_t w, size_t pb, int rows, int cols);
 
-/* Does some enabled writer need the annotation mask for this volume? */
+/* Does some enabled writer need the annotation mask (image frame) for this volume? */
 int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed);
 /* Write every enabled output kind, committing each file and listing it in v->rec. On failure the
  * files written so far stay listed (the caller removes them); FMR_ESTORAGE for the storage. */

@@ -197,8 +197,13 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   r->scale = (double)v.scaling.s;
   r->window_center = v.scaling.window_center;
   r->window_width = v.scaling.window_width;
-  free(stack);
-  stack = NULL;
+  /* dataset.h5 holds the float image (SPEC 11): the stack outlives the scaling only for it. */
+  if (cfg->write_dataset) {
+    v.recon = stack;
+  } else {
+    free(stack);
+    stack = NULL;
+  }
   v.pixels = pixels;
 
   fmr_dicom_series s = {
@@ -235,6 +240,35 @@ done:
   free(stack);
   fmr_kspace_close(&ks);
   return rc;
+}
+
+int fmr_volume_dataset_attrs(const fmr_config *cfg, const fmr_record *r, char uid[FMR_UID_MAX],
+                             fmr_dataset_attrs *a, fmr_err *err) {
+  if (!r->have_kspace || !r->have_frame || r->kspace_ndim < 3 || r->kspace_ndim > 4)
+    return fmr_err_set(err, FMR_EINVAL, "%s: the record has no frame or k-space shape", r->name);
+  /* The series UID depends on the UID root, namespace and volume name only (SPEC 5.2). */
+  fmr_dicom_series s = {.volume = r->name, .uid_root = cfg->uid_root,
+                        .uid_namespace = cfg->uid_namespace};
+  int rc = fmr_dicom_uid(&s, FMR_DICOM_UID_SERIES, 0, uid, err);
+  if (rc) return rc;
+  memset(a, 0, sizeof *a);
+  a->name = r->name;
+  a->input = r->input ? r->input : "";
+  a->acquisition = r->acquisition ? r->acquisition : "";
+  a->anatomy = r->anatomy ? r->anatomy : cfg->anatomy;
+  a->series_uid = uid;
+  a->recon_source = r->recon_source ? r->recon_source : fmr_config_source_name(cfg->source);
+  a->slices = (size_t)r->slices;
+  a->h = (size_t)r->frame[0];
+  a->w = (size_t)r->frame[1];
+  a->kspace_ndim = r->kspace_ndim;
+  memcpy(a->kspace_shape, r->kspace_shape, sizeof a->kspace_shape);
+  a->nmse = r->nmse_vs_stored;
+  a->reviewed = r->reviewed;
+  a->zero_filled = r->zero_filled;
+  a->flip_ud = cfg->flip_up_down;
+  a->flip_lr = cfg->flip_left_right;
+  return 0;
 }
 
 /* Messages name files as the user named them, never by where they are mounted (SPEC 7): the

@@ -6,16 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmr/export/boxes.h"
+#include "fmr/export/dataset.h"
+#include "fmr/export/nifti.h"
 #include "fmr/labels/masks.h"
 #include "fmr/labels/preview.h"
+#include "fmr/pipeline/volume.h"
 #include "pipeline/pipeline.h"
 
 typedef enum { FOR_ALL = 0, FOR_REVIEWED } applies_to;
 
 typedef struct writer {
   const char *kind;     /* the store's kind: path rule and manifest name */
-  size_t enabled;       /* offsetof the int switch in fmr_config */
+  int (*enabled)(const fmr_config *cfg); /* the config switch */
   applies_to to;        /* reviewed: only volumes in the fastMRI+ file list get one */
+  int masked;           /* reads the annotation mask (and rows) of a reviewed volume */
   /* How many files this volume gets (0: none, e.g. a SEG without findings). */
   int (*count)(const fmr__vol *v, size_t *n, fmr_err *err);
   /* Write file `index` to `path` (a temporary the store renames into place). */
@@ -147,23 +152,67 @@ static int preview_write(const fmr__vol *v, size_t index, const char *path, fmr_
   return rc;
 }
 
+/* ---- recon/<name>.h5: what dataset.h5 and boxes.csv are built from (export/dataset.h) -------- */
+
+/* Every processed volume gets one, reviewed or not (its box table may be empty). The float stack
+ * and the mask (reviewed volumes) only with output.dataset: boxes.csv alone needs neither. */
+static int recon_write(const fmr__vol *v, size_t index, const char *path, fmr_err *err) {
+  (void)index;
+  fmr_dataset_attrs a;
+  char uid[FMR_UID_MAX];
+  int rc = fmr_volume_dataset_attrs(v->cfg, v->rec, uid, &a, err);
+  if (rc) return rc;
+  fmr_box_row *rows = NULL;
+  size_t nrows = 0;
+  rc = fmr_boxes_of_volume(fmr_annotations_find(v->ann, v->task->name), &v->series, &rows, &nrows,
+                           err);
+  int full = v->cfg->write_dataset;
+  if (!rc)
+    rc = fmr_dataset_volume_write(path, &a, full ? v->recon : NULL,
+                                  full && v->task->reviewed ? v->mask : NULL, v->pb, rows, nrows,
+                                  err);
+  free(rows);
+  return rc;
+}
+
+/* ---- NIfTI pairs (output.nifti): the DICOM pixels and the image-frame mask ------------------- */
+
+static int nifti_write(const fmr__vol *v, size_t index, const char *path, fmr_err *err) {
+  (void)index;
+  return fmr_nifti_write_image(path, &v->series, v->pixels, err);
+}
+
+static int nifti_mask_write(const fmr__vol *v, size_t index, const char *path, fmr_err *err) {
+  (void)index;
+  return fmr_nifti_write_mask(path, &v->series, v->mask, v->pb, err);
+}
+
 /* ---- the table and the life cycle ------------------------------------------------------------ */
 
+static int on_dicom(const fmr_config *c) { return c->write_dicom; }
+static int on_masks(const fmr_config *c) { return c->write_masks; }
+static int on_seg(const fmr_config *c) { return c->write_seg; }
+static int on_preview(const fmr_config *c) { return c->write_preview; }
+static int on_recon(const fmr_config *c) { return c->write_dataset || c->write_boxes; }
+static int on_nifti(const fmr_config *c) { return c->write_nifti; }
+
 static const writer writers[] = {
-    {"dicom", offsetof(fmr_config, write_dicom), FOR_ALL, dicom_count, dicom_write},
-    {"mask", offsetof(fmr_config, write_masks), FOR_REVIEWED, one, mask_write},
-    {"seg", offsetof(fmr_config, write_seg), FOR_REVIEWED, seg_count, seg_write},
-    {"preview", offsetof(fmr_config, write_preview), FOR_REVIEWED, preview_count, preview_write},
+    {"dicom", on_dicom, FOR_ALL, 0, dicom_count, dicom_write},
+    {"mask", on_masks, FOR_REVIEWED, 1, one, mask_write},
+    {"seg", on_seg, FOR_REVIEWED, 1, seg_count, seg_write},
+    {"preview", on_preview, FOR_REVIEWED, 1, preview_count, preview_write},
+    {"recon", on_recon, FOR_ALL, 1, one, recon_write},
+    {"nifti", on_nifti, FOR_ALL, 0, one, nifti_write},
+    {"nifti_mask", on_nifti, FOR_REVIEWED, 1, one, nifti_mask_write},
 };
 
 static int wanted(const writer *wr, const fmr_config *cfg, int reviewed) {
-  int on = *(const int *)((const char *)cfg + wr->enabled);
-  return on && (wr->to == FOR_ALL || reviewed);
+  return wr->enabled(cfg) && (wr->to == FOR_ALL || reviewed);
 }
 
 int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed) {
   for (size_t i = 0; i < sizeof writers / sizeof *writers; i++)
-    if (writers[i].to == FOR_REVIEWED && wanted(&writers[i], cfg, reviewed)) return 1;
+    if (reviewed && writers[i].masked && wanted(&writers[i], cfg, reviewed)) return 1;
   return 0;
 }
 

@@ -24,10 +24,14 @@
 #include <unistd.h>
 
 #include "fmr/cmd/cmd.h"
+#include "fmr/dicom/uid.h"
+#include "fmr/export/nifti.h"
 #include "fmr/output/lock.h"
 #include "fmr/output/manifest.h"
+#include "fmr/output/store.h"
 #include "fmr/output/record.h"
 #include "fmr/pipeline/volume.h"
+#include "fmr/run/dataset.h"
 #include "fmr/run/launch.h"
 #include "fmr/run/merge.h"
 #include "fmr/run/plan.h"
@@ -35,6 +39,7 @@
 #include "fmr/run/survey.h"
 #include "fmr/run/report.h"
 #include "fmr/run/verify.h"
+#include "fmr/util/fsutil.h"
 #include "fmr/util/log.h"
 
 enum { TAG_DONE = 101, TAG_TASK = 102, TAG_VERIFY = 103 };
@@ -71,12 +76,13 @@ typedef enum {
   PH_WISDOM,
   PH_WORK,
   PH_GATHER,
+  PH_DATASET,
   PH_MANIFEST,
   PH_EXIT,
   PH_STORAGE
 } phase;
 static const char *const phase_names[] = {"startup", "plan",     "wisdom", "work",   "gather",
-                                          "manifest", "exit",    "storage"};
+                                          "dataset", "manifest", "exit",   "storage"};
 
 typedef struct dispatch {
   MPI_Comm comm;
@@ -538,6 +544,239 @@ static int merge_records(const fmr_plan *plan, fmr_volume_ctx *vctx, fmr_record 
   return 0;
 }
 
+/* ---- dataset: the run-level ML files (SPEC 11, run/dataset.h) ------------------------------ */
+
+enum { RUN_DATASET, RUN_BOXES, RUN_DATALIST, NRUN_FILES };
+static const char *const run_file_rel[NRUN_FILES] = {"dataset.h5", "boxes.csv", "datalist.json"};
+static const char *const run_file_kind[NRUN_FILES] = {"dataset", "boxes", "datalist"};
+
+/* What the phase made, for the manifest's top-level "outputs" (rank 0). */
+typedef struct run_files {
+  char rel[NRUN_FILES][32];
+  fmr_output_file f[NRUN_FILES];
+  size_t n;
+} run_files;
+
+static int cmp_record_name(const void *a, const void *b) {
+  return strcmp(fmr_record_name(*(fmr_record *const *)a), fmr_record_name(*(fmr_record *const *)b));
+}
+
+static int has_output(const fmr_record *r, const char *kind) {
+  for (size_t i = 0; i < fmr_record_noutputs(r); i++)
+    if (strcmp(fmr_record_output(r, i)->kind, kind) == 0) return 1;
+  return 0;
+}
+
+/* Rank 0: the facts every rank needs, one JSON array of the ok volumes' records sorted by name
+ * (each has its recon/<name>.h5); "null" when the run is not complete: nothing is built. */
+static char *dataset_facts(const fmr_plan *plan, fmr_record *const *records) {
+  size_t n = fmr_plan_ntasks(plan), nok = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!records[i]) return strdup("null");
+  fmr_record **ok = calloc(n ? n : 1, sizeof *ok);
+  json_t *arr = json_array();
+  char *text = NULL;
+  if (!ok || !arr) goto done;
+  for (size_t i = 0; i < n; i++)
+    if (fmr_record_status(records[i]) == FMR_STATUS_OK && has_output(records[i], "recon"))
+      ok[nok++] = records[i];
+  if (nok) qsort(ok, nok, sizeof *ok, cmp_record_name);
+  for (size_t i = 0; i < nok; i++)
+    if (json_array_append_new(arr, fmr_record_to_json(ok[i]))) goto done;
+  text = json_dumps(arr, JSON_COMPACT);
+done:
+  json_decref(arr);
+  free(ok);
+  return text;
+}
+
+/* Every rank: the builder's input from the facts. Strings borrow from recs and plan. */
+typedef struct dataset_in {
+  fmr_record **recs;
+  size_t n;
+  fmr_dataset_volume_in *vols;
+  char (*uid)[FMR_UID_MAX];
+  char (*file)[PATH_MAX];
+  const char **vocab;
+  char dataset_path[PATH_MAX], boxes_path[PATH_MAX];
+  fmr_dataset_input in;
+} dataset_in;
+
+static void dataset_in_free(dataset_in *x) {
+  for (size_t i = 0; x->recs && i < x->n; i++) fmr_record_free(&x->recs[i]);
+  free(x->recs);
+  free(x->vols);
+  free(x->uid);
+  free(x->file);
+  free(x->vocab);
+}
+
+static int dataset_input(const fmr_plan *plan, const json_t *facts, dataset_in *x, fmr_err *err) {
+  const fmr_config *cfg = fmr_plan_config(plan);
+  const fmr_annotations *ann = fmr_plan_annotations(plan);
+  size_t n = json_array_size(facts), nvocab = fmr_annotations_vocab_size(ann);
+  x->recs = calloc(n ? n : 1, sizeof *x->recs);
+  x->vols = calloc(n ? n : 1, sizeof *x->vols);
+  x->uid = calloc(n ? n : 1, sizeof *x->uid);
+  x->file = calloc(n ? n : 1, sizeof *x->file);
+  x->vocab = calloc(nvocab ? nvocab : 1, sizeof *x->vocab);
+  if (!x->recs || !x->vols || !x->uid || !x->file || !x->vocab)
+    return fmr_err_set(err, FMR_ENOMEM, "dataset: out of memory");
+  for (size_t k = 0; k < nvocab; k++) x->vocab[k] = fmr_annotations_vocab(ann, k);
+  for (size_t i = 0; i < n; i++) {
+    int rc = fmr_record_from_json(json_array_get(facts, i), &x->recs[i], err);
+    if (rc) return rc;
+    x->n = i + 1;
+    const fmr_record *r = x->recs[i];
+    fmr_dataset_volume_in *v = &x->vols[i];
+    rc = fmr_volume_dataset_attrs(cfg, r, x->uid[i], &v->attrs, err);
+    if (!rc) rc = fmr_path_join(x->file[i], PATH_MAX, cfg->output_dir, "recon", err);
+    if (rc) return rc;
+    size_t len = strlen(x->file[i]);
+    if (snprintf(x->file[i] + len, PATH_MAX - len, "/%s.h5", r->name) >= (int)(PATH_MAX - len))
+      return fmr_err_set(err, FMR_ERANGE, "%s: path too long", r->name);
+    v->file = x->file[i];
+    /* As the writer of recon/<name>.h5 (pipeline/writers.c): a mask only for dataset.h5. */
+    v->mask_pixel_bytes = r->reviewed && cfg->write_dataset ? fmr_mask_pixel_bytes(nvocab) : 0;
+  }
+  fmr_run_inputs ri;
+  fmr_plan_run_inputs(plan, &ri);
+  int rc = fmr_path_join(x->dataset_path, PATH_MAX, cfg->output_dir, run_file_rel[RUN_DATASET], err);
+  if (!rc) rc = fmr_path_join(x->boxes_path, PATH_MAX, cfg->output_dir, run_file_rel[RUN_BOXES], err);
+  if (rc) return rc;
+  fmr_dataset_input in = {
+      .dataset_path = cfg->write_dataset ? x->dataset_path : NULL,
+      .boxes_path = cfg->write_boxes ? x->boxes_path : NULL,
+      .nvol = x->n,
+      .vols = x->vols,
+      .nvocab = nvocab,
+      .vocab = x->vocab,
+      .anatomy = cfg->anatomy,
+      .tool_version = FMR_VERSION,
+      .config_sha256 = ri.config_sha256,
+  };
+  x->in = in;
+  return 0;
+}
+
+/* Rank 0: list a written run file for the manifest (hashed once, here). */
+static int run_file_add(const fmr_config *cfg, int which, run_files *rf, fmr_err *err) {
+  char path[PATH_MAX];
+  int rc = fmr_path_join(path, sizeof path, cfg->output_dir, run_file_rel[which], err);
+  fmr_output_file *f = &rf->f[rf->n];
+  if (!rc) rc = fmr_sha256_file(path, f->sha256, &f->bytes, err);
+  if (rc) return rc;
+  snprintf(rf->rel[rf->n], sizeof rf->rel[rf->n], "%s", run_file_rel[which]);
+  f->path = rf->rel[rf->n];
+  f->kind = run_file_kind[which];
+  rf->n++;
+  return 0;
+}
+
+/* Rank 0, with output.nifti: datalist.json over the reviewed volumes, through the store. */
+static int write_datalist(const fmr_config *cfg, const dataset_in *x, fmr_err *err) {
+  const char **names = calloc(x->n ? x->n : 1, sizeof *names);
+  size_t k = 0;
+  char *text = NULL;
+  fmr_store *store = NULL;
+  if (!names) return fmr_err_set(err, FMR_ENOMEM, "datalist: out of memory");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->recs[i]->reviewed) names[k++] = x->recs[i]->name;
+  int rc = fmr_datalist_json(names, k, &text, err);
+  if (!rc) rc = fmr_store_open(cfg->output_dir, &store, err);
+  if (!rc) rc = fmr_store_write(store, run_file_rel[RUN_DATALIST], text, strlen(text), err);
+  fmr_store_free(&store);
+  free(text);
+  free(names);
+  return rc;
+}
+
+/* A run file this run did not (successfully) rebuild must not pass for one of this run. */
+static void remove_stale_run_files(const fmr_config *cfg, const run_files *rf) {
+  for (int w = 0; w < NRUN_FILES; w++) {
+    int made = 0;
+    for (size_t i = 0; i < rf->n; i++) made |= strcmp(rf->rel[i], run_file_rel[w]) == 0;
+    char path[PATH_MAX];
+    fmr_err err;
+    if (made || fmr_path_join(path, sizeof path, cfg->output_dir, run_file_rel[w], &err)) continue;
+    if (unlink(path) == 0)
+      FMR_LOG(FMR_LOG_INFO, "%s removed: not (re)built by this run", run_file_rel[w]);
+  }
+}
+
+/* The dataset phase: only after a complete run (every volume has a record, nothing stopped it)
+ * and with output.dataset or output.boxes, every rank builds dataset.h5 and boxes.csv from the
+ * per-volume recon/<name>.h5 (collective), always afresh: the per-volume files are reused outputs,
+ * an old dataset.h5 never is. Rank 0 then writes datalist.json (output.nifti) and hashes the
+ * files into rf. Not for a shard: the merge builds them. Returns the phase's agreed status. */
+static int dataset_phase(const dispatch *d, const fmr_plan *plan, fmr_record *const *records,
+                         int status, run_files *rf) {
+  const fmr_config *cfg = fmr_plan_config(plan);
+  if (d->opts->shard_count) return 0;
+  int local = 0;
+  if (!status && (cfg->write_dataset || cfg->write_boxes || cfg->write_nifti)) {
+    char *text = NULL;
+    size_t len = 0;
+    if (d->rank == 0) {
+      text = dataset_facts(plan, records);
+      len = text ? strlen(text) : 0;
+    }
+    json_t *facts = NULL;
+    dataset_in x;
+    memset(&x, 0, sizeof x);
+    fmr_err err;
+    fmr_err_clear(&err);
+    if (bcast_bytes(d, &text, &len) || !(facts = json_loadb(text, len, JSON_DECODE_ANY, NULL))) {
+      fprintf(stderr, "fastmri-regen: rank %d: dataset facts broadcast failed\n", d->rank);
+      local = FMR_EXIT_FAILED;
+    }
+    free(text);
+    /* Every rank knows from the same facts whether the collective build happens. */
+    int build = !local && json_is_array(facts) && (cfg->write_dataset || cfg->write_boxes);
+    if (!local && json_is_array(facts) && dataset_input(plan, facts, &x, &err)) {
+      FMR_LOG(FMR_LOG_ERROR, "dataset: %s", err.msg);
+      local = FMR_EXIT_FAILED;
+    }
+    /* The build's HDF5 calls are collective and must be the same on every rank: it starts only
+     * when every rank has its input. */
+    int ready = agree(d, PH_DATASET, local);
+    if (ready > local) local = ready;
+    if (build && !local) {
+      double t = now_seconds();
+      int brc = fmr_dataset_build(d->comm, &x.in, &err);
+      if (brc) {
+        FMR_LOG(FMR_LOG_ERROR, "dataset.h5/boxes.csv not built: %s", err.msg);
+        local = brc == FMR_ESTORAGE ? FMR_EXIT_STORAGE : FMR_EXIT_FAILED;
+      }
+      if (!brc && d->rank == 0)
+        FMR_LOG(FMR_LOG_INFO, "%s%s%s of %zu volumes built in %.2f s (%d rank(s))",
+                cfg->write_dataset ? "dataset.h5" : "",
+                cfg->write_dataset && cfg->write_boxes ? " and " : "",
+                cfg->write_boxes ? "boxes.csv" : "", x.n, now_seconds() - t, d->size);
+    }
+    if (d->rank == 0 && !local && json_is_array(facts)) {
+      int rc = 0;
+      if (cfg->write_dataset) rc = run_file_add(cfg, RUN_DATASET, rf, &err);
+      if (!rc && cfg->write_boxes) rc = run_file_add(cfg, RUN_BOXES, rf, &err);
+      if (!rc && cfg->write_nifti) rc = write_datalist(cfg, &x, &err);
+      if (!rc && cfg->write_nifti) rc = run_file_add(cfg, RUN_DATALIST, rf, &err);
+      if (rc) {
+        FMR_LOG(FMR_LOG_ERROR, "%s", err.msg);
+        local = rc == FMR_ESTORAGE ? FMR_EXIT_STORAGE : FMR_EXIT_FAILED;
+        rf->n = 0;
+      }
+    }
+    dataset_in_free(&x);
+    json_decref(facts);
+  }
+  if (injected(d, PH_DATASET)) local = FMR_EXIT_FAILED;
+  int all = agree(d, PH_DATASET, local);
+  /* Listed only when every rank's part succeeded; otherwise not left to pass for complete. */
+  if (all) rf->n = 0;
+  if (d->rank == 0) remove_stale_run_files(cfg, rf);
+  return all;
+}
+
 static const char *mpi_version(char *buf) {
   int len = 0;
   if (MPI_Get_library_version(buf, &len) != MPI_SUCCESS) return "unknown";
@@ -617,7 +856,7 @@ static void print_summary(const dispatch *d, const fmr_plan *plan, fmr_record *c
  * writes it) and the run report. Returns the status they add. */
 static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *const *records,
                          const fmr_volume_timing *timing, const double *waits, int status,
-                         double t0, json_t *shards) {
+                         double t0, json_t *shards, const run_files *rf) {
   int local = 0;
   size_t n = fmr_plan_ntasks(plan), remaining = 0, failed = 0;
   fmr_err err;
@@ -636,6 +875,8 @@ static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *co
     char mpiv[MPI_MAX_LIBRARY_VERSION_STRING];
     in.mpi_version = mpi_version(mpiv);
     in.remaining = remaining;
+    in.run_outputs = rf->f;
+    in.nrun_outputs = rf->n;
     int mrc = done ? fmr_manifest_write_records(&in, done, ndone, &err)
                    : fmr_err_set(&err, FMR_ENOMEM, "manifest: out of memory");
     free(done);
@@ -793,9 +1034,16 @@ static int run(dispatch *d) {
   int gstatus = agree(d, PH_GATHER, local);
   if (gstatus > status) status = gstatus;
 
+  /* dataset: the run-level ML files, from the per-volume ones, when the run is complete. */
+  run_files rf;
+  memset(&rf, 0, sizeof rf);
+  int dstatus = dataset_phase(d, plan, records, status, &rf);
+  if (dstatus > status) status = dstatus;
+
   /* manifest: what is done, said truthfully (complete: false and remaining when cut short). */
   local = 0;
-  if (d->rank == 0) local = write_outputs(d, plan, records, timing, waits, status, t0, shards);
+  if (d->rank == 0)
+    local = write_outputs(d, plan, records, timing, waits, status, t0, shards, &rf);
   if (injected(d, PH_MANIFEST)) local = FMR_EXIT_FAILED;
   int mstatus = agree(d, PH_MANIFEST, local);
   if (mstatus > status) status = mstatus;

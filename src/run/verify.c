@@ -30,7 +30,10 @@ int fmr_verify_expected(const char *outdir, json_t **expected, fmr_err *err) {
     json_decref(m);
     return fmr_err_set(err, FMR_EFORMAT, "%s: no \"volumes\" array", path);
   }
-  size_t n = 0;
+  /* The run's own files (dataset.h5, boxes.csv, datalist.json: top-level "outputs") are checked
+   * like every volume's. */
+  json_t *run_outs = json_object_get(m, "outputs");
+  size_t n = json_array_size(run_outs);
   for (size_t i = 0; i < json_array_size(vols); i++)
     n += json_array_size(json_object_get(json_array_get(vols, i), "outputs"));
   json_t **list = calloc(n ? n : 1, sizeof *list);
@@ -39,6 +42,7 @@ int fmr_verify_expected(const char *outdir, json_t **expected, fmr_err *err) {
     return fmr_err_set(err, FMR_ENOMEM, "out of memory");
   }
   size_t k = 0;
+  for (size_t j = 0; j < json_array_size(run_outs); j++) list[k++] = json_array_get(run_outs, j);
   for (size_t i = 0; i < json_array_size(vols); i++) {
     json_t *outs = json_object_get(json_array_get(vols, i), "outputs");
     for (size_t j = 0; j < json_array_size(outs); j++) list[k++] = json_array_get(outs, j);

@@ -2,7 +2,8 @@
 
 tests/mpi/fmr_ml_tool takes synthetic volumes through the library's reconstruction, scaling, DICOM
 writer and rasterizer and writes the NIfTI pair and recon/<name>.h5 per volume; its `build` runs
-the collective dataset.h5 + boxes.csv step under mpirun (what the run does at its end once wired).
+the collective dataset.h5 + boxes.csv step under mpirun (what the run's dataset phase does; it.ml_run
+checks the files of a real `run`).
 Checked here:
 - dataset.h5 byte-identical for 1, 2 and 3 ranks, after a SIGKILL mid-build and over a stale
   temporary or a truncated dataset.h5; every reconstruction against a float64 numpy
@@ -48,6 +49,30 @@ RUNS = {"knee": dict(names=KNEE, reviewed=KNEE_REVIEWED, flips=(1, 0), slices="3
 
 def sha(p):
     return ft.sha256(p)
+
+
+def check_boxes_rows(tc, got, want, anatomy):
+    """boxes.csv rows (csv.DictReader) against MlOutputsTest.oracle_rows' (also it.ml_run's)."""
+    tc.assertEqual(len(got), len(want), anatomy)
+    for g, w in zip(got, want):
+        ctx = f"{anatomy} {w['volume']} line {w['csv_line']}"
+        for k in ("volume", "slice", "csv_line", "label", "label_bit", "study_level",
+                  "duplicate", "bad_slice", "clipped", "degenerate", "outside"):
+            tc.assertEqual(g[k], str(w[k]), f"{ctx}: {k}")
+        for k in ("x", "y", "width", "height"):
+            tc.assertEqual(g[k], "" if w["study_level"] else str(w[k]), f"{ctx}: {k}")
+        b = w["box"]
+        img = [g[f"image_{k}"] for k in ("x", "y", "width", "height")]
+        nat = [g[f"native_{k}"] for k in ("x", "y", "width", "height")]
+        if b is None:
+            tc.assertEqual(img + nat, [""] * 8, ctx)
+            continue
+        tc.assertEqual([int(v) for v in img], list(b["image"]), ctx)
+        tc.assertEqual([int(v) for v in nat], list(b["native"]), ctx)
+        np.testing.assert_allclose([float(g[f"mm0_{a}"]) for a in "xyz"], b["mm0"],
+                                   atol=1e-3, err_msg=ctx)
+        np.testing.assert_allclose([float(g[f"mm1_{a}"]) for a in "xyz"], b["mm1"],
+                                   atol=1e-3, err_msg=ctx)
 
 
 class MlOutputsTest(unittest.TestCase):
@@ -285,26 +310,7 @@ class MlOutputsTest(unittest.TestCase):
             want = []
             for name in sorted(r["names"]):
                 want += self.oracle_rows(anatomy, name, int(RUNS[anatomy]["slices"]))
-            self.assertEqual(len(got), len(want), anatomy)
-            for g, w in zip(got, want):
-                ctx = f"{anatomy} {w['volume']} line {w['csv_line']}"
-                for k in ("volume", "slice", "csv_line", "label", "label_bit", "study_level",
-                          "duplicate", "bad_slice", "clipped", "degenerate", "outside"):
-                    self.assertEqual(g[k], str(w[k]), f"{ctx}: {k}")
-                for k in ("x", "y", "width", "height"):
-                    self.assertEqual(g[k], "" if w["study_level"] else str(w[k]), f"{ctx}: {k}")
-                b = w["box"]
-                img = [g[f"image_{k}"] for k in ("x", "y", "width", "height")]
-                nat = [g[f"native_{k}"] for k in ("x", "y", "width", "height")]
-                if b is None:
-                    self.assertEqual(img + nat, [""] * 8, ctx)
-                    continue
-                self.assertEqual([int(v) for v in img], list(b["image"]), ctx)
-                self.assertEqual([int(v) for v in nat], list(b["native"]), ctx)
-                np.testing.assert_allclose([float(g[f"mm0_{a}"]) for a in "xyz"], b["mm0"],
-                                           atol=1e-3, err_msg=ctx)
-                np.testing.assert_allclose([float(g[f"mm1_{a}"]) for a in "xyz"], b["mm1"],
-                                           atol=1e-3, err_msg=ctx)
+            check_boxes_rows(self, got, want, anatomy)
 
     def test_boxes_cover_their_label_in_the_independent_masks(self):
         for anatomy, r in RUNS.items():

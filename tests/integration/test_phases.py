@@ -102,7 +102,7 @@ class PhaseFailureTest(Dataset):
                 shutil.rmtree(self.out)
 
     def test_late_phases_exit_1_with_a_complete_manifest(self):
-        for phase in ("gather", "manifest", "exit"):
+        for phase in ("gather", "dataset", "manifest", "exit"):
             with self.subTest(phase=phase):
                 code, err = self.run_failing(phase, 1)
                 self.assertEqual(code, 1, err)
@@ -110,6 +110,12 @@ class PhaseFailureTest(Dataset):
                 self.assertIsNotNone(m, err)
                 self.assertIs(m["complete"], True)
                 self.assertEqual(sorted(v["name"] for v in m["volumes"]), sorted(NAMES))
+                # The run-level ML files are listed only when their phase succeeded (SPEC 11).
+                listed = sorted(o["path"] for o in m["outputs"])
+                self.assertEqual(listed, [] if phase in ("gather", "dataset")
+                                 else ["boxes.csv", "dataset.h5"], phase)
+                for rel in ("dataset.h5", "boxes.csv"):
+                    self.assertEqual(os.path.exists(os.path.join(self.out, rel)), rel in listed)
                 shutil.rmtree(self.out)
 
     def test_storage_fault_stops_everyone_with_4(self):

@@ -24,9 +24,14 @@ def temporaries(out):
 
 
 def outputs(root):
-    """Every file but the ones naming the config (manifest, records) and the run report."""
-    return {k: v for k, v in ft.tree_hashes(root).items()
-            if k != "manifest.json" and not k.startswith(".fmr/")}
+    """Every file but the ones naming the config (manifest, records; dataset.h5 carries the config's
+    SHA-256, SPEC 11) and the run report; the checksum list without its dataset.h5 line."""
+    out = {k: v for k, v in ft.tree_hashes(root).items()
+           if k not in ("manifest.json", "dataset.h5", "manifest-sha256.txt")
+           and not k.startswith(".fmr/")}
+    with open(os.path.join(root, "manifest-sha256.txt")) as f:
+        out["manifest-sha256.txt"] = [ln for ln in f if not ln.rstrip("\n").endswith("  dataset.h5")]
+    return out
 
 
 def strings(j):

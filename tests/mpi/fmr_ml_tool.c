@@ -1,7 +1,8 @@
 /* Test driver for the ML-ready outputs (SPEC 11), used by tests/integration/test_ml_outputs.py
- * until the run's writer table calls the same functions: it takes one synthetic volume through
- * the library's own reconstruction, scaling, DICOM writer and rasterizer, then writes the NIfTI
- * pair and recon/<name>.h5; `build` runs the collective dataset.h5/boxes.csv step under mpirun.
+ * (the run's writer table and dataset phase call the same functions; it.ml_run checks the run):
+ * it takes one synthetic volume through the library's own reconstruction, scaling, DICOM writer
+ * and rasterizer, then writes the NIfTI pair and recon/<name>.h5; `build` runs the collective
+ * dataset.h5/boxes.csv step under mpirun.
  *
  *   fmr_ml_tool volume OUT CSV ANATOMY FLIP_UD FLIP_LR REVIEWED KSPACE.h5
  *   fmr_ml_tool build  OUT CSV ANATOMY FLIP_UD FLIP_LR REVIEWED_NAMES(comma list) KSPACE.h5...

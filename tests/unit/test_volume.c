@@ -254,10 +254,12 @@ static void test_volume(void) {
   CHECK(has_warning(r, "degenerate"));
   CHECK(has_warning(r, "clipped"));
   CHECK(has_warning(r, "slices the volume does not have"));
-  /* Outputs: 3 slices, the mask, the SEG and the sheet, each as on disk. */
-  static const char *const kinds[] = {"dicom", "dicom", "dicom", "mask", "seg", "preview"};
-  CHECK_UINT_EQ(fmr_record_noutputs(r), 6);
-  for (size_t i = 0; i < fmr_record_noutputs(r) && i < 6; i++) {
+  /* Outputs: 3 slices, the mask, the SEG, the sheet and recon/<v>.h5 (output.dataset and
+   * output.boxes are on by default), each as on disk. */
+  static const char *const kinds[] = {"dicom", "dicom", "dicom", "mask", "seg", "preview",
+                                      "recon"};
+  CHECK_UINT_EQ(fmr_record_noutputs(r), 7);
+  for (size_t i = 0; i < fmr_record_noutputs(r) && i < 7; i++) {
     const fmr_output_file *o = fmr_record_output(r, i);
     CHECK_STR_EQ(o->kind, kinds[i]);
     snprintf(path, sizeof path, "%s/%s", outdir, o->path);

@@ -38,6 +38,9 @@ typedef struct fmr_config {
   fmr_mask_frame mask_frame;
   int write_seg;            /* DICOM Segmentation per reviewed volume with findings */
   int write_preview;        /* PNG contact sheet per reviewed volume with boxes */
+  int write_dataset;        /* dataset.h5 (SPEC 11): float reconstructions and masks of the run */
+  int write_boxes;          /* boxes.csv (SPEC 11): every annotation row in every frame */
+  int write_nifti;          /* nifti/<v>.nii.gz (+ _mask) per volume and datalist.json */
   char *seg_codes;          /* label -> coded concept table overriding the built-in; NULL: built-in */
   /* recon */
   fmr_recon_source source;

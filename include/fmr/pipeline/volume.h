@@ -13,6 +13,8 @@
 #include "fmr/output/record.h"
 #include "fmr/output/store.h"
 #include "fmr/dicom/seg.h"
+#include "fmr/dicom/uid.h"
+#include "fmr/export/dataset.h"
 #include "fmr/pipeline/task.h"
 
 #ifdef __cplusplus
@@ -47,6 +49,13 @@ typedef struct fmr_volume_hooks {
  * store, the record committed last; a failed volume keeps no outputs. */
 int fmr_volume_run(fmr_volume_ctx *ctx, const fmr_task *task, const fmr_volume_hooks *hooks,
                    fmr_record **out, int *reused, fmr_err *err);
+
+/* A processed volume's SPEC 11 attributes (recon/<name>.h5 and /volumes/<name> of dataset.h5)
+ * from its record and the config: the one derivation, used by the writer of recon/<name>.h5 and by
+ * the builder of dataset.h5 (which knows the volume only by its record). Strings borrow from r and
+ * cfg, the series UID is written to uid. FMR_EINVAL when the record has no frame or k-space. */
+int fmr_volume_dataset_attrs(const fmr_config *cfg, const fmr_record *r, char uid[FMR_UID_MAX],
+                             fmr_dataset_attrs *a, fmr_err *err);
 
 /* Where a volume's committed record lives, relative to output.dir (the store's layout). */
 #define FMR_STATE_DIR FMR_STORE_STATE_DIR
