@@ -277,7 +277,9 @@ class AnnotationOutputsTest(unittest.TestCase):
                         self.assertEqual(labels, run["vocab"])
                     ref = self.reference(run, name, v["slices"])
                     np.testing.assert_array_equal(mask, ref, err_msg=name)
-                    kinds = {o["kind"]: o["path"] for o in v["outputs"] if o["kind"] != "dicom"}
+                    # The annotation kinds (the ML files, recon/ and nifti/, are it.ml_*'s).
+                    kinds = {o["kind"]: o["path"] for o in v["outputs"]
+                             if o["kind"] in ("mask", "seg", "preview")}
                     seg = os.path.join(run["out"], "seg", name + ".dcm")
                     png = os.path.join(run["out"], "preview", name + ".png")
                     if ref.any():
@@ -319,7 +321,8 @@ class AnnotationOutputsTest(unittest.TestCase):
         self.assertEqual(v["status"], "ok", v.get("error"))
         self.assertFalse(v["reviewed"])
         self.assertTrue(any(r["file"] == BRAIN_UNLISTED for r in run["rows"]))  # it has rows
-        self.assertEqual({o["kind"] for o in v["outputs"]}, {"dicom"})
+        # Images, and its rows for boxes.csv (recon/); no annotation outputs.
+        self.assertEqual({o["kind"] for o in v["outputs"]}, {"dicom", "recon"})
         for sub, ext in (("masks", ".h5"), ("seg", ".dcm"), ("preview", ".png")):
             self.assertFalse(os.path.exists(os.path.join(run["out"], sub, BRAIN_UNLISTED + ext)))
 
