@@ -9,21 +9,27 @@
 
 typedef struct plan_args {
   int json;
+  int probe;
 } plan_args;
 
 static const fmr_opt plan_opts[] = {
     {"--json", NULL, FMR_OPT_FLAG, offsetof(plan_args, json), NULL,
      "print the report as JSON, for scripts", NULL, 0, 0},
+    {"--probe", NULL, FMR_OPT_FLAG, offsetof(plan_args, probe), NULL,
+     "read each input's metadata in a child process first (input.probe), so a file that crashes "
+     "the HDF5 library is reported instead of ending plan; costs a fork per file (about 40 ms: "
+     "80 s for 2,000 files on one rank, against about 2 s without)", NULL, 0, 0},
 };
 
 const fmr_command fmr_cmd_plan_def = {
-    "plan", "[--json] CONFIG.yaml", "what a run would do, from metadata only (writes nothing)",
+    "plan", "[--json] [--probe] CONFIG.yaml", "what a run would do, from metadata only (writes nothing)",
     "Read the config, the file list, the annotation CSV and every input's HDF5 metadata (spread "
     "over the ranks under mpirun or srun) and report what `run` would do: volumes by acquisition, "
     "shape and coil count; missing files; .h5 files under input.dirs the list does not name; CSV "
     "rows naming no listed volume; file-list lines skipped; k-space bytes to read; outputs and disk "
     "space per kind; how many volumes a resume would reuse; an estimate of core-hours from the "
-    "benchmark's cost per k-space value. Nothing is written, output.dir included.\n\n"
+    "benchmark's cost per k-space value. Nothing is written, output.dir included. The inputs are "
+    "opened in-process unless --probe (run always probes when input.probe is on).\n\n"
     "Exit status: 0, or 2 when the configuration or its inputs are unusable.",
     plan_opts, sizeof plan_opts / sizeof *plan_opts, 1, 1, fmr_cmd_plan};
 
@@ -33,5 +39,5 @@ int fmr_cmd_plan(int argc, char **argv) {
   size_t npos = 0;
   int st = fmr_opts_parse(&fmr_cmd_plan_def, argc, argv, &a, pos, &npos);
   if (st) return st == 1 ? FMR_EXIT_OK : st;
-  return fmr_dispatch_plan(&argc, &argv, pos[0], a.json);
+  return fmr_dispatch_plan(&argc, &argv, pos[0], a.json, a.probe);
 }

@@ -1138,7 +1138,7 @@ int fmr_dispatch_run(int *argc, char ***argv, const fmr_run_opts *opts) {
 
 /* `plan`: rank 0 plans, every rank surveys the volumes i with i mod size == rank (metadata only),
  * rank 0 gathers the fixed-size facts and prints the report. Collective; phases agree as in run. */
-static int survey(dispatch *d, const char *config_path, int json_out) {
+static int survey(dispatch *d, const char *config_path, int json_out, int probe) {
   fmr_plan *plan = NULL;
   fmr_survey_volume *vols = NULL, *mine = NULL, *packed = NULL;
   char *text = NULL;
@@ -1165,7 +1165,7 @@ static int survey(dispatch *d, const char *config_path, int json_out) {
   size_t nmine = n > rank ? (n - rank + size - 1) / size : 0;
   mine = calloc(nmine ? nmine : 1, sizeof *mine);
   local = mine ? 0 : FMR_EXIT_FAILED;
-  for (size_t i = rank, k = 0; mine && i < n; i += size, k++) fmr_survey_volume_of(plan, i, &mine[k]);
+  for (size_t i = rank, k = 0; mine && i < n; i += size, k++) fmr_survey_volume_of(plan, i, probe, &mine[k]);
   if (d->rank == 0) {
     vols = calloc(n ? n : 1, sizeof *vols);
     packed = calloc(n ? n : 1, sizeof *packed);
@@ -1206,14 +1206,14 @@ done:
   return status;
 }
 
-int fmr_dispatch_plan(int *argc, char ***argv, const char *config_path, int json_out) {
+int fmr_dispatch_plan(int *argc, char ***argv, const char *config_path, int json_out, int probe) {
   dispatch d;
   memset(&d, 0, sizeof d);
   int rc = mpi_start(argc, argv, &d.comm, &d.rank, &d.size);
   if (rc) return rc;
   fmr_log_set_rank(d.size > 1 ? d.rank : -1);
   read_fail_injection(&d);
-  int status = survey(&d, config_path, json_out);
+  int status = survey(&d, config_path, json_out, probe);
   mpi_finish(&d.comm);
   return status;
 }

@@ -16,7 +16,7 @@
 #include "fmr/recon/reconstruct.h"
 #include "fmr/run/progress.h"
 
-void fmr_survey_volume_of(const fmr_plan *plan, size_t i, fmr_survey_volume *out) {
+void fmr_survey_volume_of(const fmr_plan *plan, size_t i, int probe, fmr_survey_volume *out) {
   const fmr_config *cfg = fmr_plan_config(plan);
   const fmr_task *t = fmr_plan_task(plan, i);
   memset(out, 0, sizeof *out);
@@ -24,7 +24,7 @@ void fmr_survey_volume_of(const fmr_plan *plan, size_t i, fmr_survey_volume *out
   fmr_err err;
   fmr_err_clear(&err);
   fmr_kspace *ks = NULL;
-  int rc = cfg->probe ? fmr_kspace_probe(t->path, &cfg->limits, &err) : 0;
+  int rc = probe && cfg->probe ? fmr_kspace_probe(t->path, &cfg->limits, &err) : 0;
   if (!rc) rc = fmr_kspace_open_limited(t->path, &cfg->limits, &ks, &err);
   if (!rc) {
     const fmr_kspace_info *info = fmr_kspace_info_of(ks);

@@ -4,6 +4,7 @@ pre-scan included). The inputs are the files fuzzing found (tests/fuzz/hdf5-faul
 global-heap index that makes HDF5 1.10.8 read past its heap (SIGSEGV in H5HG_read in unit.kspace_probe;
 inside an MPI process the same read may land on mapped memory, so this test also makes the probe's
 child crash for that file through FMR_TEST_PROBE_CRASH) and a header whose read never returns."""
+import json
 import os
 import shutil
 import sys
@@ -27,6 +28,11 @@ class CrashContainmentTest(ft.TempDirTest):
         out = os.path.join(self.tmp, f"out{ranks}")
         cfg = ft.write_config(os.path.join(self.tmp, f"run{ranks}.yaml"), "knee", [data],
                               GOOD + list(BAD), out, extra="limits:\n  probe_seconds: 5\n")
+        # plan --probe reports both inputs as unreadable, and plan itself survives.
+        e = ft.env()
+        e["FMR_TEST_PROBE_CRASH"] = "file1000001"
+        r = json.loads(ft.run([ft.BIN, "plan", "--probe", "--json", cfg], env=e).stdout)
+        self.assertEqual(sorted(u["name"] for u in r["unreadable"]), sorted(BAD))
         p = ft.pipeline(cfg, ranks, check=False, extra_env={"FMR_TEST_PROBE_CRASH": "file1000001"})
         self.assertEqual(p.returncode, 1, p.stderr[-3000:])  # some volumes failed: not a crash
         vols = {v["name"]: v for v in ft.manifest(out)["volumes"]}

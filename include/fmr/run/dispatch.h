@@ -39,9 +39,9 @@ typedef struct fmr_run_opts {
 int fmr_dispatch_run(int *argc, char ***argv, const fmr_run_opts *opts);
 
 /* `plan CONFIG`: what a run would do, from metadata only, spread over the ranks (run/survey.h);
- * rank 0 prints the report (JSON with json_out). Writes nothing. Collective. 0, or 2 when the
- * configuration or its inputs are unusable. */
-int fmr_dispatch_plan(int *argc, char ***argv, const char *config_path, int json_out);
+ * rank 0 prints the report (JSON with json_out); probe reads each input through the input probe.
+ * Writes nothing. Collective. 0, or 2 when the configuration or its inputs are unusable. */
+int fmr_dispatch_plan(int *argc, char ***argv, const char *config_path, int json_out, int probe);
 
 /* `verify OUTDIR`: rank 0 loads the manifest, every rank re-hashes its share of the outputs (round
  * robin), rank 0 adds unexpected files and prints the report. Collective. Returns 0 when everything

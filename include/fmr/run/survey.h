@@ -25,8 +25,10 @@ typedef struct fmr_survey_volume {
   char error[256];       /* why not readable (probe or open message) */
 } fmr_survey_volume;
 
-/* Survey task i of the plan. Never fails: problems land in out->error. */
-void fmr_survey_volume_of(const fmr_plan *plan, size_t i, fmr_survey_volume *out);
+/* Survey task i of the plan. Never fails: problems land in out->error. With probe (and
+ * input.probe), the metadata is read in a child process first (fmr_kspace_probe): a file that
+ * crashes HDF5 is then reported instead of ending the survey, at a fork per file (~40 ms). */
+void fmr_survey_volume_of(const fmr_plan *plan, size_t i, int probe, fmr_survey_volume *out);
 
 /* Seconds one core spends per k-space value (coils x H x W x slices) for a whole volume with every
  * default output: measured by bench/ (bench/README.md: about 2.2 s for 36 x 15 x 640 x 368 on the
