@@ -98,33 +98,37 @@ static int write_mark(const fmr_store *s, fmr_err *err) {
   return 0;
 }
 
+int fmr_store_check_owner(const char *root, fmr_err *err) {
+  struct stat sb;
+  if (!root || !*root) return fmr_err_set(err, FMR_ECONFIG, "output.dir is empty");
+  if (stat(root, &sb) != 0)
+    return errno == ENOENT ? 0 : fmr_err_sys(err, errno, "output.dir %s", root);
+  if (!S_ISDIR(sb.st_mode))
+    return fmr_err_set(err, FMR_ECONFIG, "output.dir %s exists and is not a directory", root);
+  char state[PATH_MAX];
+  int rc = fmr_path_join(state, sizeof state, root, FMR_STORE_STATE_DIR, err);
+  if (rc) return rc;
+  if (lstat(state, &sb) == 0 && S_ISDIR(sb.st_mode)) return 0;
+  int empty = 0;
+  rc = dir_is_empty(root, &empty, err);
+  if (rc) return rc;
+  if (!empty)
+    return fmr_err_set(err, FMR_ECONFIG,
+                       "output.dir %s is not empty and no fastmri-regen run wrote it (no "
+                       FMR_STORE_STATE_DIR "/ in it): refusing to read, write or delete "
+                       "anything there; choose a new or empty directory",
+                       root);
+  return 0;
+}
+
 int fmr_store_open(const char *root, fmr_store **out, fmr_err *err) {
   *out = NULL;
   struct stat sb;
-  int rc = 0;
-  if (!root || !*root) return fmr_err_set(err, FMR_ECONFIG, "output.dir is empty");
+  int rc = fmr_store_check_owner(root, err);
+  if (rc) return rc;
   if (stat(root, &sb) != 0) {
-    if (errno != ENOENT) return fmr_err_sys(err, errno, "output.dir %s", root);
     rc = fmr_mkdirs(root, err);
     if (rc) return rc;
-  } else if (!S_ISDIR(sb.st_mode)) {
-    return fmr_err_set(err, FMR_ECONFIG, "output.dir %s exists and is not a directory", root);
-  } else {
-    char state[PATH_MAX];
-    rc = fmr_path_join(state, sizeof state, root, FMR_STORE_STATE_DIR, err);
-    if (rc) return rc;
-    int owned = lstat(state, &sb) == 0 && S_ISDIR(sb.st_mode);
-    if (!owned) {
-      int empty = 0;
-      rc = dir_is_empty(root, &empty, err);
-      if (rc) return rc;
-      if (!empty)
-        return fmr_err_set(err, FMR_ECONFIG,
-                           "output.dir %s is not empty and no fastmri-regen run wrote it (no "
-                           FMR_STORE_STATE_DIR "/ in it): refusing to read, write or delete "
-                           "anything there; choose a new or empty directory",
-                           root);
-    }
   }
   fmr_store *s = calloc(1, sizeof *s);
   if (!s || !(s->root = strdup(root))) {

@@ -303,6 +303,10 @@ int fmr_plan_build(const char *config_path, fmr_plan **out, fmr_err *err) {
   p->have_cfg = 1;
   rc = resolve_date(&p->cfg, err);
   if (rc) goto done;
+  /* A wrong output.dir (/, someone's home) is refused before the CSV, the list or any input is
+   * read: within a second, nothing walked. */
+  rc = fmr_store_check_owner(p->cfg.output_dir, err);
+  if (rc) goto done;
   fmr_sha256_hex(p->config_text, p->config_len, p->config_sha);
 
   rc = fmr_read_file(p->cfg.annotations, MAX_CSV_BYTES, &p->csv_text, &p->csv_len, err);

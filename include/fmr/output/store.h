@@ -51,6 +51,10 @@ typedef struct fmr_store fmr_store;
  * deleted: only its top level is listed, and only until its first entry. The mark is written at
  * first use. */
 int fmr_store_open(const char *root, fmr_store **out, fmr_err *err);
+/* The same ownership test alone, reading nothing but root's first entry and writing nothing: 0
+ * when root is absent, empty or this tool's; FMR_ECONFIG otherwise. The plan calls it before it
+ * reads anything else, so a wrong output.dir is refused at once. */
+int fmr_store_check_owner(const char *root, fmr_err *err);
 void fmr_store_free(fmr_store **s);
 const char *fmr_store_root(const fmr_store *s);
 
