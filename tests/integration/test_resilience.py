@@ -187,7 +187,8 @@ class ResilienceTest(unittest.TestCase):
         p = ft.run([ft.BIN, "verify", self.out])
         self.assertIn("0 missing, 0 changed, 0 unexpected", p.stdout)
         p = ft.run(["sha256sum", "--quiet", "-c", "manifest-sha256.txt"], cwd=self.out)
-        n_outputs = sum(len(v["outputs"]) for v in ft.manifest(self.out)["volumes"])
+        m = ft.manifest(self.out)  # volumes' files and the run's (dataset.h5, boxes.csv)
+        n_outputs = sum(len(v["outputs"]) for v in m["volumes"]) + len(m["outputs"])
         with open(os.path.join(self.out, "manifest-sha256.txt")) as f:
             self.assertEqual(len(f.readlines()), n_outputs)
         os.remove(os.path.join(self.out, "dicom", "file1000143", "file1000143_001.dcm"))

@@ -146,7 +146,10 @@ class SlurmTest(unittest.TestCase):
         path = os.path.join(where, "knee.yaml")
         with open(path, "w") as f:
             f.write(f"anatomy: knee\ninput:\n  dirs: [{indir}]\n  file_list: {file_list}\n"
-                    f"  annotations: {ft.KNEE_CSV}\noutput:\n  dir: {out}\n")
+                    f"  annotations: {ft.KNEE_CSV}\noutput:\n  dir: {out}\n"
+                    # The jobs are what is tested here; the float dataset (GBs for hundreds of
+                    # volumes) is it.ml_run's.
+                    "  dataset: false\n")
         return path
 
     def reference(self, cfg, np_ranks=2):
