@@ -148,6 +148,18 @@ int fmr_recon_forward_new(size_t coils, size_t H, size_t W, fmr_recon **out, fmr
   *out = r;
   return 0;
 }
+/* re + im*i exactly, for any value. CMPLXF would do, but glibc defines it for GCC only (clang-14
+ * builds the fuzzers); C11 6.2.5 guarantees a complex is laid out as an array {re, im}. */
+static inline float complex complex_of(float re, float im) {
+  union {
+    float complex z;
+    float part[2];
+  } u;
+  u.part[0] = re;
+  u.part[1] = im;
+  return u.z;
+}
+
 
 void fmr_recon_forward(fmr_recon *r) {
   const size_t C = r->coils, H = r->H, W = r->W, HW = H * W;
@@ -166,7 +178,7 @@ void fmr_recon_forward(fmr_recon *r) {
       float complex *dst = r->buf + c * HW + i * W;
       for (size_t j = 0; j < W; j++) {
         const float complex v = src[fftshift_src(j, W)];
-        dst[j] = CMPLXF((float)((double)crealf(v) * kscale), (float)((double)cimagf(v) * kscale));
+        dst[j] = complex_of((float)((double)crealf(v) * kscale), (float)((double)cimagf(v) * kscale));
       }
     }
 }

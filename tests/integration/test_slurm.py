@@ -250,7 +250,7 @@ class SlurmTest(unittest.TestCase):
         names = [f"file{1001001 + i}" for i in range(n)]
         indir, fl = self.dataset("big", names, "requeue")
         cfg = self.config(os.path.join(self.sub, "requeue"), indir, fl)
-        e = dict(self.e, FMR_MAX_REQUEUE="4")
+        e = dict(self.e, FMR_MAX_REQUEUE="10")  # a slow machine may need several allocations
         jobid = ft.run(["sbatch", "--parsable", "--ntasks=2", "--time=2", "--signal=B:USR1@30",
                         os.path.join(self.jobs, "fastmri-regen.sbatch"), cfg],
                        env=e, cwd=self.sub).stdout.strip()
@@ -262,7 +262,7 @@ class SlurmTest(unittest.TestCase):
         self.assertGreater(first["remaining"], 0)
         # The uninterrupted reference run, then the requeued job released from its hold.
         ref = self.reference(self.config(os.path.join(self.tmp, "ref-requeue"), indir, fl))
-        j = self.wait(jobid, timeout=900, release=True)
+        j = self.wait(jobid, timeout=2100, release=True)
         self.show(f"requeued job ({n} volumes, --time=2, --signal=B:USR1@30)", j)
         log = self.log(jobid)
         print("--- its log, job runner lines:\n" + "\n".join(
