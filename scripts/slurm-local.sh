@@ -46,6 +46,10 @@ stop() {
       kill -KILL "$p" 2>/dev/null || true
     fi
   done
+  # FMR_SLURM_KEEP_LOGS=DIR: the daemons' logs are copied there first (a failed test's evidence).
+  if [ -n "${FMR_SLURM_KEEP_LOGS:-}" ]; then
+    mkdir -p "$FMR_SLURM_KEEP_LOGS" && cp -r "$dir/log/." "$FMR_SLURM_KEEP_LOGS/" 2>/dev/null || true
+  fi
   rm -rf "$dir"
 }
 
@@ -107,6 +111,12 @@ JobCompLoc=$dir/log/jobcomp.txt
 NodeName=localhost NodeHostname=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+  # PMIx's per-step client directories go below $dir, not /tmp: they are named by job and step id
+  # only (spmix_appdir_<uid>_<job>.<step>), job ids restart at 1 with every fresh controller, and
+  # Slurm 22.05 does not always remove them, so a later harness's job 8 found the job 8 directory of
+  # an earlier one and its step failed to launch ("Cannot create client cli tmpdir: File exists").
+  mkdir -p "$dir/pmix"
+  echo "PMIxCliTmpDirBase=$dir/pmix" >"$(dirname "$conf")/mpi.conf"
   runuser -u munge -- /usr/sbin/munged --socket="$dir/munge/munge.socket" \
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
     --seed-file="$dir/munge/munged.seed"
