@@ -6,8 +6,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 import xml.etree.ElementTree as ET  # noqa: F401  (used by tests through ft.ET)
 
@@ -33,6 +35,44 @@ def run(args, check=True, **kw):
     if check and p.returncode != 0:
         raise AssertionError(f"{args} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
     return p
+
+
+def session_pids(sid):
+    """Live (non-zombie) processes of session sid, from /proc."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(d))
+    return pids
+
+
+def kill_run(p, timeout=30):
+    """SIGKILL a run started with start_new_session=True: mpirun and every rank. Open MPI puts each
+    rank in a process group of its own, so killpg(mpirun) alone leaves the ranks running for a while
+    (holding the output lock); they stay in mpirun's session, which is what is killed here."""
+    deadline = time.time() + timeout
+    while True:
+        pids = session_pids(p.pid)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        p.poll()
+        if not pids:
+            break
+        if time.time() > deadline:
+            raise AssertionError(f"processes {pids} of the killed run survive SIGKILL")
+        time.sleep(0.02)
+    p.wait()
 
 
 def synth(out, anatomy, names, *extra):

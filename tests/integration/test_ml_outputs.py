@@ -19,7 +19,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -166,8 +165,7 @@ class MlOutputsTest(unittest.TestCase):
         p = subprocess.Popen(self.build_args(anatomy, 2), env=ft.env(), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.6)
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+        ft.kill_run(p)
         # Debris a killed run may leave: a stale temporary and a truncated final file.
         with open(path + ".fmr-tmp", "wb") as f:
             f.write(b"\x89HDF garbage")

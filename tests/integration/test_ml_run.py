@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -89,8 +88,7 @@ class MlRunTest(unittest.TestCase):
         p = subprocess.Popen(args, env=ft.env(), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+        ft.kill_run(p)
         killed_early = not os.path.exists(os.path.join(self.out, "manifest.json"))
         # Debris of a build killed at its end: a stale temporary and a truncated dataset.h5.
         os.makedirs(self.out, exist_ok=True)

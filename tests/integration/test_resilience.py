@@ -89,12 +89,11 @@ class ResilienceTest(unittest.TestCase):
         deadline = time.time() + 300
         records = os.path.join(self.out, ".fmr", "records")
         while time.time() < deadline and p.poll() is None:
-            if os.path.isdir(records) and os.listdir(records):
+            if os.path.isdir(records) and any(f.endswith(".json") for f in os.listdir(records)):
                 break
             time.sleep(0.01)
         self.assertIsNone(p.poll(), "the run finished before it could be killed")
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+        ft.kill_run(p)
         done_before = len([f for f in os.listdir(records) if f.endswith(".json")])
         self.assertGreaterEqual(done_before, 1)
         self.assertLess(done_before, len(NAMES))
@@ -117,7 +116,7 @@ class ResilienceTest(unittest.TestCase):
         records = os.path.join(self.out, ".fmr", "records")
         deadline = time.time() + 300
         while time.time() < deadline and p.poll() is None:
-            if os.path.isdir(records) and os.listdir(records):
+            if os.path.isdir(records) and any(f.endswith(".json") for f in os.listdir(records)):
                 break
             time.sleep(0.01)
         self.assertIsNone(p.poll(), "the run finished before a worker could be killed")
@@ -148,7 +147,7 @@ class ResilienceTest(unittest.TestCase):
         records = os.path.join(self.out, ".fmr", "records")
         deadline = time.time() + 300
         while time.time() < deadline and p.poll() is None:
-            if os.path.isdir(records) and os.listdir(records):
+            if os.path.isdir(records) and any(f.endswith(".json") for f in os.listdir(records)):
                 break
             time.sleep(0.01)
         self.assertIsNone(p.poll(), "the run finished before the signal")
