@@ -22,7 +22,10 @@
 #define CAPTION_H LINE_H
 #define SWATCH 12
 #define MAX_GRID_COLS 6
-#define PNG_LEVEL 6
+/* A sheet is for checking by eye: zlib level 3 with the Up filter on every row took half the time
+ * of level 6 with adaptive filtering (0.15 s vs 0.30 s, a 36-slice knee sheet), the file 7 %
+ * larger. */
+#define PNG_LEVEL 3
 
 static const uint8_t BACKGROUND[3] = {24, 24, 24};
 static const uint8_t TEXT[3] = {235, 235, 235};
@@ -447,7 +450,7 @@ static int write_png(const char *path, const uint8_t *rgb, size_t w, size_t h, c
   png_init_io(png, f);
   /* Fixed settings: the bytes depend on the pixels and the libpng/zlib versions only. */
   png_set_compression_level(png, PNG_LEVEL);
-  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_ALL_FILTERS);
+  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_UP);
   png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_BASE, PNG_FILTER_TYPE_BASE);
   png_write_info(png, info);
