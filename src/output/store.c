@@ -14,6 +14,7 @@
 #include "fmr/dicom/uid.h"
 #include "fmr/output/manifest.h"
 #include "fmr/util/fsutil.h"
+#include "fmr/util/measure.h"
 
 static const fmr_store_kind kinds[] = {
     {"dicom", "dicom", ".dcm", 1},
@@ -214,6 +215,7 @@ int fmr_store_stage(const fmr_store *s, const char *rel, fmr_stage *st, fmr_err 
   int rc = join(s, rel, st->final, err);
   if (!rc) rc = fmr_tmp_path(st->final, st->tmp, sizeof st->tmp, err);
   if (!rc) rc = mkdir_parent(st->final, err);
+  st->hash_seconds = st->sync_seconds = 0;
   errno = 0; /* what abandon reads is the writer's */
   return rc;
 }
@@ -223,13 +225,17 @@ int fmr_store_commit(const fmr_store *s, fmr_stage *st, uint64_t *bytes, char sh
   (void)s;
   char sha[65];
   uint64_t n = 0;
+  double t0 = fmr_monotonic_seconds();
   int rc = fmr_sha256_file(st->tmp, sha, &n, err);
+  double t1 = fmr_monotonic_seconds();
+  st->hash_seconds = t1 - t0;
   if (rc) {
     int e = errno;
     unlink(st->tmp);
     return fmr_errno_is_storage(e) ? fmr_err_sys(err, e, "%s", st->final) : rc;
   }
   rc = fmr_commit_file(st->tmp, st->final, err);
+  st->sync_seconds = fmr_monotonic_seconds() - t1;
   if (rc) return rc;
   if (bytes) *bytes = n;
   if (sha256) memcpy(sha256, sha, 65);

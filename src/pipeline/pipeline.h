@@ -14,6 +14,7 @@
 #include "fmr/output/record.h"
 #include "fmr/output/store.h"
 #include "fmr/pipeline/task.h"
+#include "fmr/pipeline/volume.h"
 #include "fmr/recon/header.h"
 #include "fmr/recon/kspace.h"
 #include "fmr/recon/scale.h"
@@ -40,6 +41,7 @@ typedef struct fmr__vol {
   const fmr_seg_codes *codes;       /* NULL when unreadable */
   const char *codes_problem;        /* why codes is NULL */
   fmr_record *rec;
+  fmr_stage_times *times; /* where the writers add their seconds */
 } fmr__vol;
 
 /* Rasterise the volume's rows into v->mask and put the label statistics, study labels, problems

@@ -16,6 +16,7 @@
 #include "fmr/recon/reconstruct.h"
 #include "fmr/util/fsutil.h"
 #include "fmr/util/log.h"
+#include "fmr/util/measure.h"
 #include "pipeline/pipeline.h"
 
 struct fmr_volume_ctx {
@@ -25,7 +26,28 @@ struct fmr_volume_ctx {
   fmr_fft_cache *plans;
   const fmr_seg_codes *codes; /* the plan's SEG coded concepts (output.seg); NULL when off */
   fmr_err codes_err;    /* why codes is NULL with output.seg on */
+  fmr_stage_times last; /* the last volume's stages */
 };
+
+static const char *const stage_names[FMR_NSTAGES] = {
+    [FMR_STAGE_READ] = "read",
+    [FMR_STAGE_READ_WAIT] = "read_wait",
+    [FMR_STAGE_TRANSFORM] = "transform",
+    [FMR_STAGE_COMBINE_CROP] = "combine_crop",
+    [FMR_STAGE_SCALE] = "scale",
+    [FMR_STAGE_ANNOTATE] = "annotate",
+    [FMR_STAGE_WRITE_IMAGES] = "write_images",
+    [FMR_STAGE_WRITE_ANNOTATIONS] = "write_annotations",
+    [FMR_STAGE_WRITE_TRAINING] = "write_training",
+    [FMR_STAGE_HASH] = "hash",
+    [FMR_STAGE_COMMIT] = "commit",
+};
+
+const char *fmr_stage_name(fmr_stage_id s) {
+  return s >= 0 && s < FMR_NSTAGES && stage_names[s] ? stage_names[s] : "unknown";
+}
+
+const fmr_stage_times *fmr_volume_last_times(const fmr_volume_ctx *ctx) { return &ctx->last; }
 
 int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann,
                        const fmr_seg_codes *codes, fmr_volume_ctx **out, fmr_err *err) {
@@ -127,6 +149,8 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   v.codes = ctx->codes;
   v.codes_problem = ctx->codes_err.msg;
   v.rec = r;
+  v.times = &ctx->last;
+  double *sec = ctx->last.seconds;
   r->processed = 1;
   r->recon_source = strdup(fmr_config_source_name(cfg->source));
   if (!r->recon_source) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", t->name);
@@ -182,6 +206,10 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   rc = fmr_reconstruct_volume(ks, &v.hdr, ctx->plans, &ropts, t->path, stack_put, &sk, &res, err);
   if (rc) goto done;
   r->nmse_vs_stored = res.nmse;
+  sec[FMR_STAGE_READ] += res.timing.read;
+  sec[FMR_STAGE_READ_WAIT] += res.timing.read_wait;
+  sec[FMR_STAGE_TRANSFORM] += res.timing.transform;
+  sec[FMR_STAGE_COMBINE_CROP] += res.timing.combine_crop;
   fmr_kspace_close(&ks); /* done with the input: release the file before the writes */
 
   pixels = malloc(slices * plane * sizeof *pixels);
@@ -189,7 +217,9 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
     rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", t->path);
     goto done;
   }
+  double t_scale = fmr_monotonic_seconds();
   rc = fmr_scale_volume(stack, slices * plane, pixels, &v.scaling, t->path, err);
+  sec[FMR_STAGE_SCALE] += fmr_monotonic_seconds() - t_scale;
   if (rc) goto done;
   r->have_scaling = 1;
   r->percentile = 99.9;
@@ -230,7 +260,9 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   v.series = s;
   /* Only volumes in the fastMRI+ file list were reviewed: the others get no mask, SEG or sheet. */
   if (fmr__writers_need_annotations(cfg, t->reviewed)) {
+    double t_ann = fmr_monotonic_seconds();
     rc = fmr__annotate(&v, err);
+    sec[FMR_STAGE_ANNOTATE] += fmr_monotonic_seconds() - t_ann;
     if (rc) goto done;
   }
   rc = fmr__write_outputs(&v, err);
@@ -330,6 +362,7 @@ int fmr_volume_run(fmr_volume_ctx *ctx, const fmr_task *task, const fmr_volume_h
   fmr_err_clear(&cerr);
   *out = NULL;
   *reused = 0;
+  ctx->last = (fmr_stage_times){{0}};
   fmr_record *r = NULL;
   int rc = 0;
   if (!task->path) {

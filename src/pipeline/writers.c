@@ -12,6 +12,7 @@
 #include "fmr/labels/masks.h"
 #include "fmr/labels/preview.h"
 #include "fmr/pipeline/volume.h"
+#include "fmr/util/measure.h"
 #include "pipeline/pipeline.h"
 
 typedef enum { FOR_ALL = 0, FOR_REVIEWED } applies_to;
@@ -21,6 +22,7 @@ typedef struct writer {
   int (*enabled)(const fmr_config *cfg); /* the config switch */
   applies_to to;        /* reviewed: only volumes in the fastMRI+ file list get one */
   int masked;           /* reads the annotation mask (and rows) of a reviewed volume */
+  fmr_stage_id stage;   /* where the run report counts its writing time */
   /* How many files this volume gets (0: none, e.g. a SEG without findings). */
   int (*count)(const fmr__vol *v, size_t *n, fmr_err *err);
   /* Write file `index` to `path` (a temporary the store renames into place). */
@@ -197,13 +199,14 @@ static int on_recon(const fmr_config *c) { return c->write_dataset || c->write_b
 static int on_nifti(const fmr_config *c) { return c->write_nifti; }
 
 static const writer writers[] = {
-    {"dicom", on_dicom, FOR_ALL, 0, dicom_count, dicom_write},
-    {"mask", on_masks, FOR_REVIEWED, 1, one, mask_write},
-    {"seg", on_seg, FOR_REVIEWED, 1, seg_count, seg_write},
-    {"preview", on_preview, FOR_REVIEWED, 1, preview_count, preview_write},
-    {"recon", on_recon, FOR_ALL, 1, one, recon_write},
-    {"nifti", on_nifti, FOR_ALL, 0, one, nifti_write},
-    {"nifti_mask", on_nifti, FOR_REVIEWED, 1, one, nifti_mask_write},
+    {"dicom", on_dicom, FOR_ALL, 0, FMR_STAGE_WRITE_IMAGES, dicom_count, dicom_write},
+    {"mask", on_masks, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, one, mask_write},
+    {"seg", on_seg, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, seg_count, seg_write},
+    {"preview", on_preview, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, preview_count,
+     preview_write},
+    {"recon", on_recon, FOR_ALL, 1, FMR_STAGE_WRITE_TRAINING, one, recon_write},
+    {"nifti", on_nifti, FOR_ALL, 0, FMR_STAGE_WRITE_TRAINING, one, nifti_write},
+    {"nifti_mask", on_nifti, FOR_REVIEWED, 1, FMR_STAGE_WRITE_TRAINING, one, nifti_mask_write},
 };
 
 static int wanted(const writer *wr, const fmr_config *cfg, int reviewed) {
@@ -230,9 +233,13 @@ int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
       rc = fmr_store_path(wr->kind, v->task->name, k, rel, sizeof rel, err);
       if (!rc) rc = fmr_store_stage(v->store, rel, &st, err);
       if (rc) return rc;
+      double t0 = fmr_monotonic_seconds();
       rc = wr->write(v, k, st.tmp, err);
+      v->times->seconds[wr->stage] += fmr_monotonic_seconds() - t0;
       if (rc) return fmr_store_abandon(v->store, &st, rc, err);
       rc = fmr_store_commit(v->store, &st, &bytes, sha, err);
+      v->times->seconds[FMR_STAGE_HASH] += st.hash_seconds;
+      v->times->seconds[FMR_STAGE_COMMIT] += st.sync_seconds;
       if (rc) return rc;
       if (fmr_record_add_output(v->rec, rel, wr->kind, bytes, sha))
         return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);

@@ -24,10 +24,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fmr/recon/header.h"
 #include "fmr/recon/kspace.h"
+#include "fmr/util/measure.h"
 
 /* Row plans by row index mod ROW_PLANS: a row starts at byte offset 8*W*i, and 8*W*ROW_PLANS is a
  * multiple of 64, the largest SIMD alignment FFTW uses (AVX-512), so row i has the alignment of row
@@ -46,12 +46,6 @@ struct fmr_recon {
 
 static size_t ifftshift_src(size_t i, size_t n) { return (i + n / 2) % n; }
 static size_t fftshift_src(size_t i, size_t n) { return (i + n - n / 2) % n; }
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int check_shape(size_t coils, size_t H, size_t W, fmr_err *err) {
   if (coils == 0 || H == 0 || W == 0 || coils > INT_MAX || H > INT_MAX || W > INT_MAX ||
@@ -205,9 +199,9 @@ int fmr_recon_slice_timed(fmr_recon *r, size_t h, size_t w, float *out, fmr_reco
     return fmr_err_set(err, FMR_EINVAL, "recon: target frame %zu x %zu does not fit in the %zu x "
                        "%zu image", h, w, H, W);
   float complex *buf = r->buf;
-  double t0 = now_seconds(), t_fft = 0.0;
+  double t0 = fmr_monotonic_seconds(), t_fft = 0.0;
   fftwf_execute(r->cols);
-  double t1 = now_seconds();
+  double t1 = fmr_monotonic_seconds();
   t_fft += t1 - t0;
 
   /* Output pixel (o, p) is cropped pixel (o + oh, p + ow) of fftshift(x), which is
@@ -221,12 +215,12 @@ int fmr_recon_slice_timed(fmr_recon *r, size_t h, size_t w, float *out, fmr_reco
   for (size_t o = 0; o < h; o++) {
     const size_t i = fftshift_src(o + oh, H);
     float complex *rowbuf = buf + i * W;
-    double ta = now_seconds();
+    double ta = fmr_monotonic_seconds();
     const size_t k = i % ROW_PLANS;
     if (fftwf_alignment_of((float *)rowbuf) != fftwf_alignment_of((float *)(buf + k * W)))
       return fmr_err_set(err, FMR_EFFT, "recon: row %zu is not aligned like its plan's row", i);
     fftwf_execute_dft(r->rows[k], rowbuf, rowbuf);
-    double tb = now_seconds();
+    double tb = fmr_monotonic_seconds();
     t_fft += tb - ta;
     float *dst = out + o * w;
     /* Coils are summed in order, starting from the first coil's value rather than 0 + it, so a
@@ -247,7 +241,7 @@ int fmr_recon_slice_timed(fmr_recon *r, size_t h, size_t w, float *out, fmr_reco
   }
   if (times) {
     times->transform += t_fft;
-    times->combine += now_seconds() - t0 - t_fft;
+    times->combine += fmr_monotonic_seconds() - t0 - t_fft;
   }
   /* NaN/Inf in k-space reach every pixel through the transform; finite k-space can still overflow
    * float32 in the sum of squares. The caller tells the two apart (it can re-read the slice). */

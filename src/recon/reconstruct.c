@@ -2,6 +2,7 @@
  * file decides where each slice comes from, what it is compared with, and hands it on oriented. */
 #define _GNU_SOURCE /* mincore */
 #include "fmr/recon/reconstruct.h"
+#include "fmr/util/measure.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PLAN_CACHE 8
@@ -67,12 +67,6 @@ int fmr_fft_cache_get(fmr_fft_cache *c, size_t coils, size_t H, size_t W, fmr_re
   slot->W = W;
   *out = slot->recon;
   return 0;
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int fmr_reconstruct_frame(const fmr_kspace_info *info, const fmr_header *hdr,
@@ -309,19 +303,19 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   if (recon && (pf = pf_start(fmr_kspace_path(ks))) != NULL)
     pf_post(pf, ks, 0, compare_ds);
   for (size_t s = 0; s < info->slices; s++) {
-    double tw = now_seconds();
+    double tw = fmr_monotonic_seconds();
     if (pf) {
       pf_wait(pf, s);
       if (s + 1 < info->slices) pf_post(pf, ks, s + 1, compare_ds);
     }
-    double t0 = now_seconds();
+    double t0 = fmr_monotonic_seconds();
     res->timing.read_wait += t0 - tw;
     /* k-space goes straight into the transform buffer; its NaN/Inf scan is the transform's own
      * finiteness check of the output (see name_nonfinite). */
     rc = recon ? fmr_kspace_read_slice_raw(ks, s, fmr_recon_input(recon), err)
                : fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err);
     if (!rc && compare_ds) rc = fmr_kspace_read_recon(ks, compare_ds, s, stored, err);
-    double t1 = now_seconds();
+    double t1 = fmr_monotonic_seconds();
     res->timing.read += t1 - t0;
     if (rc) goto done;
     if (recon) {
@@ -330,7 +324,7 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
       else if (rc) fmr_err_prefix(err, "%s: slice %zu: ", what, s);
       if (rc) goto done;
     }
-    double t2 = now_seconds();
+    double t2 = fmr_monotonic_seconds();
     if (compare_ds) {
       for (size_t i = 0; i < plane; i++) {
         double d = (double)plane_buf[i] - (double)stored[i];
@@ -339,7 +333,7 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
       }
     }
     fmr_orient(plane_buf, h, w, opts->flip_ud, opts->flip_lr, oriented);
-    res->timing.combine_crop += now_seconds() - t2;
+    res->timing.combine_crop += fmr_monotonic_seconds() - t2;
     rc = sink(sink_ctx, s, oriented, err);
     if (rc) goto done;
   }

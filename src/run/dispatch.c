@@ -1,7 +1,8 @@
 /* Dispatch (dispatch.h): the phases of a run over MPI. The only file that includes mpi.h.
  *
  * Work protocol, on a duplicate of MPI_COMM_WORLD (no library traffic can match ours):
- *   worker -> 0  TAG_DONE  "<kind> <index> <reused> <interrupted> <seconds>\n<payload>"
+ *   worker -> 0  TAG_DONE  "<kind> <index> <reused> <interrupted> <seconds> <stage seconds>...\n"
+ *                "<payload>", one stage figure per fmr_stage_id, in its order
  *                kind 'H' hello (no payload), 'R' result (payload: fmr_record_encode text),
  *                'S' output storage fault (payload: the message), 'F' the worker's own fault
  *                (payload: the message; the worker leaves the loop and expects no answer),
@@ -41,6 +42,7 @@
 #include "fmr/run/verify.h"
 #include "fmr/util/fsutil.h"
 #include "fmr/util/log.h"
+#include "fmr/util/measure.h"
 
 enum { TAG_DONE = 101, TAG_TASK = 102, TAG_VERIFY = 103 };
 
@@ -91,12 +93,6 @@ typedef struct dispatch {
   int fail_phase, fail_rank; /* FMR_TEST_FAIL_PHASE; -1: none */
   int stop_sig;              /* rank 0: the signal that stopped the run, on whichever rank */
 } dispatch;
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void read_fail_injection(dispatch *d) {
   d->fail_phase = d->fail_rank = -1;
@@ -231,7 +227,7 @@ static void check_signal(coord *c) {
 }
 
 static void record_result(coord *c, size_t idx, int rank, fmr_record *rec, int reused,
-                          double seconds) {
+                          double seconds, const fmr_stage_times *stages) {
   if (idx >= c->n || c->records[idx]) {
     fmr_record_free(&rec);
     return;
@@ -240,6 +236,7 @@ static void record_result(coord *c, size_t idx, int rank, fmr_record *rec, int r
   c->timing[idx].rank = rank;
   c->timing[idx].reused = reused;
   c->timing[idx].seconds = seconds;
+  if (stages) c->timing[idx].stages = *stages;
   c->done_by_rank[rank]++;
   c->finished++;
   if (!reused) {
@@ -254,7 +251,7 @@ static void record_result(coord *c, size_t idx, int rank, fmr_record *rec, int r
           : fmr_record_status(rec) == FMR_STATUS_MISSING ? "missing" : "failed",
           reused ? " (reused)" : "", seconds, rank);
   if (c->progress) {
-    double now = now_seconds();
+    double now = fmr_monotonic_seconds();
     fmr_progress_volume(c->progress, t->work, rec->slices, fmr_record_status(rec), reused, now);
     fmr_progress_tick(c->progress, now);
   }
@@ -276,7 +273,7 @@ static void record_missing(coord *c) {
       stop_handout(c, rc == FMR_ESTORAGE ? FMR_EXIT_STORAGE : FMR_EXIT_FAILED, err.msg, 0);
       return;
     }
-    record_result(c, i, 0, rec, 0, 0.0);
+    record_result(c, i, 0, rec, 0, 0.0, NULL);
   }
 }
 
@@ -293,7 +290,7 @@ static long take_next(coord *c) {
 /* Answer every worker message that is waiting; never blocks. Returns how many were answered. */
 static int serve(coord *c) {
   int served = 0;
-  if (c->progress) fmr_progress_tick(c->progress, now_seconds()); /* the live line's clock */
+  if (c->progress) fmr_progress_tick(c->progress, fmr_monotonic_seconds()); /* the live line's clock */
   for (;;) {
     int flag = 0;
     MPI_Status st;
@@ -316,11 +313,19 @@ static int serve(coord *c) {
     long idx = -1;
     int reused = 0, interrupted = 0, off = 0;
     double seconds = 0;
+    fmr_stage_times stages = {{0}};
     if (rrc == MPI_SUCCESS && text) {
       text[len] = '\0';
-      if (sscanf(text, "%c %ld %d %d %lf\n%n", &kind, &idx, &reused, &interrupted, &seconds,
-                 &off) < 5)
+      if (sscanf(text, "%c %ld %d %d %lf%n", &kind, &idx, &reused, &interrupted, &seconds, &off) <
+          5)
         kind = '?';
+      for (int k = 0; kind != '?' && k < FMR_NSTAGES; k++) {
+        int used = 0;
+        if (sscanf(text + off, " %lf%n", &stages.seconds[k], &used) < 1) kind = '?';
+        off += used;
+      }
+      if (kind != '?' && text[off] == '\n') off++;
+      else kind = '?';
     }
     const char *payload = text ? text + off : "";
     if (kind == 'H' || (kind == 'F' && idx < 0)) c->greeted++;
@@ -335,7 +340,7 @@ static int serve(coord *c) {
       fmr_record *rec = NULL;
       fmr_err err;
       if (fmr_record_decode(payload, strlen(payload), &rec, &err) == 0)
-        record_result(c, (size_t)idx, st.MPI_SOURCE, rec, reused, seconds);
+        record_result(c, (size_t)idx, st.MPI_SOURCE, rec, reused, seconds, &stages);
       else
         stop_handout(c, FMR_EXIT_FAILED, err.msg, st.MPI_SOURCE);
     } else if (kind == 'S') {
@@ -368,7 +373,7 @@ static void serve_hook(void *ctx) { (void)serve(ctx); }
 /* Rank 0: hand out work and do work. Returns rank 0's own status for the agreement. */
 static int coordinator_work(dispatch *d, coord *c) {
   c->active = d->size - 1;
-  c->t_begin = now_seconds();
+  c->t_begin = fmr_monotonic_seconds();
   uint64_t total_work = 0;
   for (size_t i = 0; i < c->n; i++) total_work += fmr_plan_task(c->plan, i)->work;
   fmr_progress_opts popts = {stderr, isatty(STDERR_FILENO),
@@ -401,7 +406,7 @@ static int coordinator_work(dispatch *d, coord *c) {
     int reused = 0;
     fmr_err err;
     fmr_err_clear(&err);
-    double t0 = now_seconds();
+    double t0 = fmr_monotonic_seconds();
     int rc = run_volume(d, c->vctx, t, &hooks, &rec, &reused, &err);
     if (rc == FMR_ESTORAGE) {
       char why[FMR_ERR_MSG_MAX + 32];
@@ -413,7 +418,8 @@ static int coordinator_work(dispatch *d, coord *c) {
       stop_handout(c, FMR_EXIT_FAILED, err.msg, 0);
       local = FMR_EXIT_FAILED;
     } else {
-      record_result(c, (size_t)i, 0, rec, reused, now_seconds() - t0);
+      record_result(c, (size_t)i, 0, rec, reused, fmr_monotonic_seconds() - t0,
+                    fmr_volume_last_times(c->vctx));
     }
   }
   /* Drain: every worker comes back once more and is told to stop. */
@@ -428,11 +434,15 @@ static int coordinator_work(dispatch *d, coord *c) {
 }
 
 static int send_done(const dispatch *d, char kind, long index, int reused, double seconds,
-                     const char *payload) {
+                     const fmr_stage_times *stages, const char *payload) {
   size_t plen = payload ? strlen(payload) : 0;
-  char head[128];
-  int hlen = snprintf(head, sizeof head, "%c %ld %d %d %.6f\n", kind, index, reused,
+  char head[128 + 24 * FMR_NSTAGES];
+  int hlen = snprintf(head, sizeof head, "%c %ld %d %d %.6f", kind, index, reused,
                       (int)stop_signal, seconds);
+  for (int k = 0; k < FMR_NSTAGES; k++)
+    hlen += snprintf(head + hlen, sizeof head - (size_t)hlen, " %.6f",
+                     stages ? stages->seconds[k] : 0.0);
+  hlen += snprintf(head + hlen, sizeof head - (size_t)hlen, "\n");
   char *msg = malloc((size_t)hlen + plen + 1);
   if (!msg) return FMR_ENOMEM;
   memcpy(msg, head, (size_t)hlen);
@@ -456,7 +466,7 @@ static void worker_hook(void *ctx) {
   w->sent = 1;
   FMR_LOG(FMR_LOG_INFO, "received %s: finishing this volume, then stopping",
           signal_name(stop_signal));
-  if (send_done(w->d, 'N', -1, 0, 0, NULL))
+  if (send_done(w->d, 'N', -1, 0, 0, NULL, NULL))
     FMR_LOG(FMR_LOG_WARN, "could not tell rank 0 of the signal");
 }
 
@@ -465,20 +475,20 @@ static int worker_work(dispatch *d, const fmr_plan *plan, fmr_volume_ctx *vctx, 
                        double *max_wait) {
   if (injected(d, PH_WORK) || !vctx) {
     /* Tell rank 0, so it stops handing out work and does not wait for us. */
-    (void)send_done(d, 'F', -1, 0, 0, vctx ? "injected failure" : "no volume context");
+    (void)send_done(d, 'F', -1, 0, 0, NULL, vctx ? "injected failure" : "no volume context");
     return FMR_EXIT_FAILED;
   }
   int local = 0;
-  if (send_done(d, 'H', -1, 0, 0, NULL)) return FMR_EXIT_FAILED;
+  if (send_done(d, 'H', -1, 0, 0, NULL, NULL)) return FMR_EXIT_FAILED;
   worker_notice notice = {d, 0};
   fmr_volume_hooks hooks = {worker_hook, &notice};
   for (;;) {
     int next = -1;
     /* How long rank 0 kept us waiting (it answers between its own slices): the run report shows
      * the longest wait per rank. */
-    double asked = now_seconds();
+    double asked = fmr_monotonic_seconds();
     int rrc = MPI_Recv(&next, 1, MPI_INT, 0, TAG_TASK, d->comm, MPI_STATUS_IGNORE);
-    if (now_seconds() - asked > *max_wait) *max_wait = now_seconds() - asked;
+    if (fmr_monotonic_seconds() - asked > *max_wait) *max_wait = fmr_monotonic_seconds() - asked;
     if (rrc != MPI_SUCCESS) {
       fprintf(stderr, "fastmri-regen: rank %d: MPI_Recv from rank 0 failed\n", d->rank);
       return FMR_EXIT_FAILED;
@@ -489,10 +499,10 @@ static int worker_work(dispatch *d, const fmr_plan *plan, fmr_volume_ctx *vctx, 
     int reused = 0;
     fmr_err err;
     fmr_err_clear(&err);
-    double t0 = now_seconds();
+    double t0 = fmr_monotonic_seconds();
     int rc = t ? run_volume(d, vctx, t, &hooks, &rec, &reused, &err)
                : fmr_err_set(&err, FMR_EINVAL, "task %d is not in the plan", next);
-    double secs = now_seconds() - t0;
+    double secs = fmr_monotonic_seconds() - t0;
     worker_hook(&notice); /* a signal during the last slice or while waiting */
     char *text = rc ? NULL : fmr_record_encode(rec);
     fmr_record_free(&rec);
@@ -500,15 +510,15 @@ static int worker_work(dispatch *d, const fmr_plan *plan, fmr_volume_ctx *vctx, 
     if (rc == FMR_ESTORAGE) {
       FMR_LOG(FMR_LOG_ERROR, "output storage failed: %s", err.msg);
       local = FMR_EXIT_STORAGE;
-      src = send_done(d, 'S', next, 0, secs, err.msg);
+      src = send_done(d, 'S', next, 0, secs, NULL, err.msg);
     } else if (rc || !text) {
       const char *why = rc ? err.msg : "out of memory for the record";
       fprintf(stderr, "fastmri-regen: rank %d: %s\n", d->rank, why);
-      (void)send_done(d, 'F', next, 0, secs, why);
+      (void)send_done(d, 'F', next, 0, secs, NULL, why);
       free(text);
       return FMR_EXIT_FAILED;
     } else {
-      src = send_done(d, 'R', next, reused, secs, text);
+      src = send_done(d, 'R', next, reused, secs, fmr_volume_last_times(vctx), text);
       (*done)++;
     }
     free(text);
@@ -742,7 +752,7 @@ static int dataset_phase(const dispatch *d, const fmr_plan *plan, fmr_record *co
     int ready = agree(d, PH_DATASET, local);
     if (ready > local) local = ready;
     if (build && !local) {
-      double t = now_seconds();
+      double t = fmr_monotonic_seconds();
       int brc = fmr_dataset_build(d->comm, &x.in, &err);
       if (brc) {
         FMR_LOG(FMR_LOG_ERROR, "dataset.h5/boxes.csv not built: %s", err.msg);
@@ -752,7 +762,7 @@ static int dataset_phase(const dispatch *d, const fmr_plan *plan, fmr_record *co
         FMR_LOG(FMR_LOG_INFO, "%s%s%s of %zu volumes built in %.2f s (%d rank(s))",
                 cfg->write_dataset ? "dataset.h5" : "",
                 cfg->write_dataset && cfg->write_boxes ? " and " : "",
-                cfg->write_boxes ? "boxes.csv" : "", x.n, now_seconds() - t, d->size);
+                cfg->write_boxes ? "boxes.csv" : "", x.n, fmr_monotonic_seconds() - t, d->size);
     }
     if (d->rank == 0 && !local && json_is_array(facts)) {
       int rc = 0;
@@ -855,8 +865,9 @@ static void print_summary(const dispatch *d, const fmr_plan *plan, fmr_record *c
 /* Rank 0, manifest phase: the manifest (not for a shard: shards share output.dir and the merge
  * writes it) and the run report. Returns the status they add. */
 static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *const *records,
-                         const fmr_volume_timing *timing, const double *waits, int status,
-                         double t0, json_t *shards, const run_files *rf) {
+                         const fmr_volume_timing *timing, const double *waits,
+                         const double *rss, int status, double t0, json_t *shards,
+                         const run_files *rf) {
   int local = 0;
   size_t n = fmr_plan_ntasks(plan), remaining = 0, failed = 0;
   fmr_err err;
@@ -885,16 +896,16 @@ static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *co
       local = FMR_EXIT_STORAGE;
     }
   }
-  fmr_run_summary s = {d->size, now_seconds() - t0,
+  fmr_run_summary s = {d->size, fmr_monotonic_seconds() - t0,
                        d->stop_sig ? signal_name(d->stop_sig) : NULL,
                        status == FMR_EXIT_STORAGE, d->opts->shard_index, d->opts->shard_count,
-                       d->opts->merge, shards, waits};
+                       d->opts->merge, shards, waits, rss};
   if (fmr_report_write_run(plan, records, timing, &s, &err))
     FMR_LOG(FMR_LOG_WARN, "run report not written: %s", err.msg);
   /* Some failed, or (a merge before every shard ran) some are not done yet. */
   if (!local && !status && (failed || remaining)) local = FMR_EXIT_FAILED;
   final_log(d, plan, records, status > local ? status : local);
-  print_summary(d, plan, records, timing, status > local ? status : local, now_seconds() - t0);
+  print_summary(d, plan, records, timing, status > local ? status : local, fmr_monotonic_seconds() - t0);
   return local;
 }
 
@@ -906,11 +917,12 @@ static int run(dispatch *d) {
   fmr_volume_timing *timing = NULL;
   int *done_by_rank = NULL;
   double *waits = NULL; /* rank 0: each worker's longest wait for an answer */
+  double *rss = NULL;   /* rank 0: each rank's peak resident set (MB) at the gather */
   json_t *shards = NULL;
   fmr_lock *lock = NULL; /* rank 0: from before the first write until after the manifest */
   char *text = NULL;
   size_t len = 0;
-  double t0 = now_seconds();
+  double t0 = fmr_monotonic_seconds();
   fmr_err err;
   fmr_err_clear(&err);
 
@@ -979,7 +991,8 @@ static int run(dispatch *d) {
     timing = calloc(n ? n : 1, sizeof *timing);
     done_by_rank = calloc((size_t)d->size, sizeof *done_by_rank);
     waits = calloc((size_t)d->size, sizeof *waits);
-    if (!records || !timing || !done_by_rank || !waits) local = FMR_EXIT_USAGE;
+    rss = calloc((size_t)d->size, sizeof *rss);
+    if (!records || !timing || !done_by_rank || !waits || !rss) local = FMR_EXIT_USAGE;
   }
   status = agree(d, PH_WORK, local);
   if (status) goto done;
@@ -1013,21 +1026,23 @@ static int run(dispatch *d) {
   }
   status = agree(d, PH_WORK, local);
 
-  /* gather: every rank's count of finished volumes (rank 0 must hold a record for each) and its
-   * longest wait for an answer. */
+  /* gather: every rank's count of finished volumes (rank 0 must hold a record for each), its
+   * longest wait for an answer and its peak memory. */
   local = 0;
-  double stats[2] = {(double)mine, max_wait};
-  double *all = d->rank == 0 ? calloc(2 * (size_t)d->size, sizeof *all) : NULL;
+  enum { NSTATS = 3 };
+  double stats[NSTATS] = {(double)mine, max_wait, fmr_peak_rss_mb()};
+  double *all = d->rank == 0 ? calloc(NSTATS * (size_t)d->size, sizeof *all) : NULL;
   if (d->rank == 0 && !all) local = FMR_EXIT_FAILED;
-  int grc = MPI_Gather(stats, 2, MPI_DOUBLE, all, 2, MPI_DOUBLE, 0, d->comm);
+  int grc = MPI_Gather(stats, NSTATS, MPI_DOUBLE, all, NSTATS, MPI_DOUBLE, 0, d->comm);
   if (grc != MPI_SUCCESS) local = FMR_EXIT_FAILED;
-  for (int r = 1; all && grc == MPI_SUCCESS && !opts->merge && r < d->size; r++) {
-    if ((int)all[2 * r] != done_by_rank[r]) {
+  for (int r = 0; all && grc == MPI_SUCCESS && r < d->size; r++) {
+    if (r > 0 && !opts->merge && (int)all[NSTATS * r] != done_by_rank[r]) {
       FMR_LOG(FMR_LOG_ERROR, "rank %d finished %d volumes but rank 0 holds %d of its records", r,
-              (int)all[2 * r], done_by_rank[r]);
+              (int)all[NSTATS * r], done_by_rank[r]);
       local = FMR_EXIT_FAILED;
     }
-    waits[r] = all[2 * r + 1];
+    if (r > 0) waits[r] = all[NSTATS * r + 1];
+    rss[r] = all[NSTATS * r + 2];
   }
   free(all);
   if (injected(d, PH_GATHER)) local = FMR_EXIT_FAILED;
@@ -1043,7 +1058,7 @@ static int run(dispatch *d) {
   /* manifest: what is done, said truthfully (complete: false and remaining when cut short). */
   local = 0;
   if (d->rank == 0)
-    local = write_outputs(d, plan, records, timing, waits, status, t0, shards, &rf);
+    local = write_outputs(d, plan, records, timing, waits, rss, status, t0, shards, &rf);
   if (injected(d, PH_MANIFEST)) local = FMR_EXIT_FAILED;
   int mstatus = agree(d, PH_MANIFEST, local);
   if (mstatus > status) status = mstatus;
@@ -1060,6 +1075,7 @@ done:
   free(timing);
   free(done_by_rank);
   free(waits);
+  free(rss);
   json_decref(shards);
   fmr_lock_release(&lock);
   fmr_volume_ctx_free(&vctx);

@@ -44,12 +44,20 @@ json_t *fmr_report_take_shards(const char *outdir) {
   return all;
 }
 
+static json_t *stage_object(const fmr_stage_times *t) {
+  json_t *o = json_object();
+  for (int k = 0; o && k < FMR_NSTAGES; k++)
+    json_object_set_new(o, fmr_stage_name((fmr_stage_id)k), json_real(t->seconds[k]));
+  return o;
+}
+
 int fmr_report_write_run(const fmr_plan *p, fmr_record *const *records,
                          const fmr_volume_timing *timing, const fmr_run_summary *s, fmr_err *err) {
   const fmr_config *cfg = fmr_plan_config(p);
   char host[256] = "";
   if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "unknown");
   size_t n = fmr_plan_ntasks(p), done = 0, reused = 0;
+  fmr_stage_times totals = {{0}};
   int nranks = s->ranks > 0 ? s->ranks : 1;
   size_t *per_vol = calloc((size_t)nranks, sizeof *per_vol);
   size_t *per_reused = calloc((size_t)nranks, sizeof *per_reused);
@@ -73,22 +81,32 @@ int fmr_report_write_run(const fmr_plan *p, fmr_record *const *records,
     per_vol[r]++;
     per_reused[r] += timing[i].reused != 0;
     per_busy[r] += timing[i].seconds;
-    json_array_append_new(vols, json_pack("{s:s, s:s, s:b, s:i, s:f}", "name", name, "state",
-                                          status_name(fmr_record_status(records[i])), "reused",
-                                          timing[i].reused, "rank", timing[i].rank, "seconds",
-                                          timing[i].seconds));
+    json_t *vol = json_pack("{s:s, s:s, s:b, s:i, s:f}", "name", name, "state",
+                            status_name(fmr_record_status(records[i])), "reused",
+                            timing[i].reused, "rank", timing[i].rank, "seconds",
+                            timing[i].seconds);
+    if (vol && !timing[i].reused) {
+      json_t *st = stage_object(&timing[i].stages);
+      if (st) json_object_set_new(vol, "stages", st);
+      for (int k = 0; k < FMR_NSTAGES; k++) totals.seconds[k] += timing[i].stages.seconds[k];
+    }
+    json_array_append_new(vols, vol);
   }
   for (int r = 0; r < nranks; r++)
-    json_array_append_new(ranks, json_pack("{s:i, s:I, s:I, s:f, s:f}", "rank", r, "volumes",
+    json_array_append_new(ranks, json_pack("{s:i, s:I, s:I, s:f, s:f, s:f}", "rank", r, "volumes",
                                            (json_int_t)per_vol[r], "reused",
                                            (json_int_t)per_reused[r], "busy_seconds", per_busy[r],
-                                           "max_wait_seconds", s->max_wait ? s->max_wait[r] : 0.0));
+                                           "max_wait_seconds", s->max_wait ? s->max_wait[r] : 0.0,
+                                           "peak_rss_mb",
+                                           s->peak_rss_mb ? s->peak_rss_mb[r] : 0.0));
   rep = json_pack("{s:s, s:s, s:i, s:f, s:b, s:s?, s:b, s:I, s:I, s:I, s:I, s:O, s:O}", "format",
                   "fastmri-regen-run-report/1", "host", host, "ranks", nranks, "wall_seconds",
                   s->wall_seconds, "interrupted", s->stopped_by != NULL, "stopped_by",
                   s->stopped_by, "storage_fault", s->storage_fault, "volumes", (json_int_t)n,
                   "processed", (json_int_t)done, "reused", (json_int_t)reused, "remaining",
                   (json_int_t)(n - done), "per_rank", ranks, "schedule", vols);
+  /* Summed over the volumes this run processed: where the run's compute time went. */
+  if (rep) json_object_set_new(rep, "stage_seconds", stage_object(&totals));
   if (rep && s->shard_count)
     json_object_set_new(rep, "shard", json_pack("[I, I]", (json_int_t)s->shard_index,
                                                 (json_int_t)s->shard_count));

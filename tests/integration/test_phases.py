@@ -152,7 +152,53 @@ class EveryRankWorksTest(Dataset):
         self.assertGreater(per_rank[1], 0, rep)
         self.assertEqual(sum(per_rank.values()), len(NAMES))
         self.assertEqual({v["rank"] for v in rep["schedule"]}, {0, 1})
+        # A worker's stage seconds travel to rank 0 with its record.
+        for v in rep["schedule"]:
+            self.assertGreater(v["stages"]["transform"], 0, v)
+            self.assertLessEqual(sum(v["stages"].values()), v["seconds"] + 1e-3, v)
         self.assertEqual(ft.tree_hashes(self.out), one)
+
+    def test_run_report_stages_and_peak_memory(self):
+        """Issue 12: the run report says where each processed volume's time went, stage by
+        stage, and each rank's peak memory. The kernel's own figure for the process (wait4's
+        ru_maxrss) is the oracle for the memory; the stages must fit in the volume's seconds."""
+        stages = ["read", "read_wait", "transform", "combine_crop", "scale", "annotate",
+                  "write_images", "write_annotations", "write_training", "hash", "commit"]
+        p = subprocess.Popen([ft.BIN, "run", self.config], env=ft.env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err = p.stderr.read().decode()
+        p.stderr.close()
+        self.assertEqual(p.returncode, 0, err)
+        with open(os.path.join(self.out, "run-report.json")) as f:
+            rep = json.load(f)
+        kernel_mb = usage.ru_maxrss * 1024 / 1e6
+        reported_mb = rep["per_rank"][0]["peak_rss_mb"]
+        self.assertAlmostEqual(reported_mb, kernel_mb, delta=0.05 * kernel_mb)
+        totals = dict.fromkeys(stages, 0.0)
+        for v in rep["schedule"]:
+            self.assertFalse(v["reused"])
+            st = v["stages"]
+            self.assertEqual(list(st), stages, v)
+            self.assertTrue(all(x >= 0 for x in st.values()), v)
+            for k in ("read", "transform", "scale", "write_images", "hash"):
+                self.assertGreater(st[k], 0, (k, v))
+            self.assertLessEqual(sum(st.values()), v["seconds"] + 1e-3, v)
+            for k in stages:
+                totals[k] += st[k]
+        for k in stages:
+            self.assertAlmostEqual(rep["stage_seconds"][k], totals[k], places=6)
+        # A rerun reuses every volume: nothing processed, no stages, zero totals.
+        ft.pipeline(self.config, 2)
+        with open(os.path.join(self.out, "run-report.json")) as f:
+            rep = json.load(f)
+        self.assertTrue(all(v["reused"] and "stages" not in v for v in rep["schedule"]), rep)
+        self.assertEqual(set(rep["stage_seconds"].values()), {0.0})
+        self.assertEqual([r["rank"] for r in rep["per_rank"]], [0, 1])
+        self.assertTrue(all(r["peak_rss_mb"] > 1 for r in rep["per_rank"]), rep)
+        print(f"\npeak RSS {kernel_mb:.1f} MB (kernel, wait4) vs {reported_mb:.1f} MB (run report)",
+              file=sys.stderr)
 
     def test_signals_are_named_and_the_last_line_says_how_to_resume(self):
         import signal

@@ -68,6 +68,8 @@ typedef struct fmr_stage {
   char rel[PATH_MAX];   /* relative to output.dir */
   char final[PATH_MAX]; /* where it goes */
   char tmp[PATH_MAX];   /* where the writer writes */
+  double hash_seconds;  /* set by fmr_store_commit: reading the file back for its SHA-256 */
+  double sync_seconds;  /* set by fmr_store_commit: fsync, rename, fsync of the folder */
 } fmr_stage;
 
 /* Make the folder and the names for writing `rel`; the writer then writes st->tmp. */

@@ -38,6 +38,34 @@ typedef struct fmr_volume_hooks {
   void *ctx;
 } fmr_volume_hooks;
 
+/* Where a volume's time goes, for the run report (issue 12): one row per stage, in this order.
+ * Not in the record or the manifest, which must not depend on the machine. */
+typedef enum fmr_stage_id {
+  FMR_STAGE_READ,              /* HDF5 reads of k-space (and of the stored image compared with) */
+  FMR_STAGE_READ_WAIT,         /* waiting for the read-ahead of the next slice */
+  FMR_STAGE_TRANSFORM,         /* FFTW */
+  FMR_STAGE_COMBINE_CROP,      /* root-sum-of-squares, crop, NMSE, orientation */
+  FMR_STAGE_SCALE,             /* SPEC 5.1: the percentile and the 16-bit pixels */
+  FMR_STAGE_ANNOTATE,          /* rasterising the boxes into the mask, label statistics */
+  FMR_STAGE_WRITE_IMAGES,      /* encoding and writing the DICOM images */
+  FMR_STAGE_WRITE_ANNOTATIONS, /* mask file, SEG, contact sheet */
+  FMR_STAGE_WRITE_TRAINING,    /* recon/<name>.h5, NIfTI */
+  FMR_STAGE_HASH,              /* SHA-256 of every output */
+  FMR_STAGE_COMMIT,            /* fsync and rename into place */
+  FMR_NSTAGES
+} fmr_stage_id;
+
+typedef struct fmr_stage_times {
+  double seconds[FMR_NSTAGES];
+} fmr_stage_times;
+
+/* The stage's name in the run report ("read", "read_wait", ...). */
+const char *fmr_stage_name(fmr_stage_id s);
+
+/* Per-stage seconds of the last volume fmr_volume_run processed on ctx (all zero when it was
+ * reused or missing). */
+const fmr_stage_times *fmr_volume_last_times(const fmr_volume_ctx *ctx);
+
 /* Process one planned volume. Returns 0 with *out set to its record (status ok, failed or missing:
  * a volume's failure is data), or a negative code when the run itself cannot go on: FMR_ESTORAGE
  * (the output storage failed: no space, quota, read-only, I/O error; err names the path and the

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "fmr/output/record.h"
+#include "fmr/pipeline/volume.h"
 #include "fmr/run/plan.h"
 #include "fmr/util/error.h"
 
@@ -18,6 +19,7 @@ typedef struct fmr_volume_timing {
   int rank;       /* which rank processed it */
   int reused;     /* its committed record was reused */
   double seconds; /* wall time on that rank */
+  fmr_stage_times stages; /* where that time went (zero when reused) */
 } fmr_volume_timing;
 
 typedef struct fmr_run_summary {
@@ -29,6 +31,7 @@ typedef struct fmr_run_summary {
   int merge;
   json_t *shards;            /* a merge: the shards' reports (fmr_report_take_shards), borrowed */
   const double *max_wait;    /* per rank: longest wait for rank 0's answer (NULL: unknown) */
+  const double *peak_rss_mb; /* per rank: peak resident set, MB (NULL: unknown) */
 } fmr_run_summary;
 
 /* A merge folds the shards' reports into its own: read every <output.dir>/.fmr/reports/shard-*.json
