@@ -130,6 +130,80 @@ double fmr_percentile_f32(float *scratch, size_t n, double q) {
   return lerp((double)lo, (double)hi, (double)d, t);
 }
 
+/* Floats as unsigned keys in the same order (the usual IEEE trick: flip every bit of a negative,
+ * the sign bit of a positive). Only -0 < +0 differs from float order, and the two are equal values,
+ * so the order statistics' values are the same. Callers have ruled NaN out. */
+static uint32_t order_key(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+#define BUCKET_BITS 16
+#define NBUCKETS ((size_t)1 << BUCKET_BITS)
+
+/* The bucket (top BUCKET_BITS of the key) holding the k-th smallest, and how many lie below it. */
+static size_t bucket_of_rank(const size_t *hist, size_t k, size_t *below) {
+  size_t acc = 0;
+  for (size_t b = 0; b < NBUCKETS; b++) {
+    if (acc + hist[b] > k) {
+      *below = acc;
+      return b;
+    }
+    acc += hist[b];
+  }
+  *below = acc;
+  return NBUCKETS - 1; /* unreachable for k < n */
+}
+
+/* The k-th and (k+1)-th smallest of v without reordering it: one counting pass over the keys' top
+ * 16 bits, then selection among the few values of one bucket. The volume's P(99.9) is the scaling
+ * step's only order statistic; a full introselect over a copy of the stack cost ~8x this. */
+static int kth_pair_f32(const float *v, size_t n, size_t k, float *lo, float *hi) {
+  size_t *hist = calloc(NBUCKETS, sizeof *hist);
+  if (!hist) return FMR_ENOMEM;
+  for (size_t x = 0; x < n; x++) hist[order_key(v[x]) >> (32 - BUCKET_BITS)]++;
+  size_t below = 0, below_next = 0;
+  size_t b = bucket_of_rank(hist, k, &below);
+  size_t b_next = k + 1 < n ? bucket_of_rank(hist, k + 1, &below_next) : b;
+  size_t m = hist[b];
+  free(hist);
+  float *in = malloc((m ? m : 1) * sizeof *in);
+  if (!in) return FMR_ENOMEM;
+  size_t j = 0;
+  float next_min = 0.0f;
+  int have_next = 0;
+  for (size_t x = 0; x < n; x++) {
+    size_t kb = order_key(v[x]) >> (32 - BUCKET_BITS);
+    if (kb == b) {
+      in[j++] = v[x];
+    } else if (kb == b_next && (!have_next || v[x] < next_min)) {
+      next_min = v[x];
+      have_next = 1;
+    }
+  }
+  select_f32(in, m, k - below);
+  *lo = in[k - below];
+  /* The (k+1)-th is in the same bucket, or it is the smallest of the next non-empty one. */
+  *hi = b_next == b ? select_f32_next(in, m, k - below) : next_min;
+  free(in);
+  return 0;
+}
+
+int fmr_percentile_f32_of(const float *v, size_t n, double q, double *p) {
+  size_t i;
+  double t;
+  *p = NAN;
+  if (!v || n == 0 || virtual_index(n, q, &i, &t)) return 0;
+  for (size_t x = 0; x < n; x++)
+    if (isnan(v[x])) return 0;
+  float lo, hi;
+  if (kth_pair_f32(v, n, i, &lo, &hi)) return FMR_ENOMEM;
+  float d = hi - lo; /* float32 subtraction, as numpy does it on float32 data */
+  *p = lerp((double)lo, (double)hi, (double)d, t);
+  return 0;
+}
+
 /* numpy subtracts int16 arrays in int16: the difference wraps. Done by hand because converting an
  * out-of-range int to int16_t is implementation-defined. Pixels never come close (0..1024). */
 static int16_t sub_i16_wrapping(int16_t hi, int16_t lo) {
@@ -173,7 +247,6 @@ static double hist_percentile(const size_t *hist, size_t n, double q) {
 int fmr_scale_volume(const float *img, size_t n, int16_t *pixels, fmr_scaling *out,
                      const char *what, fmr_err *err) {
   int rc = 0;
-  float *scratch = NULL;
   size_t *hist = NULL;
   if (!what) what = "(volume)";
   if (!img || !pixels || !out || n == 0) {
@@ -198,15 +271,11 @@ int fmr_scale_volume(const float *img, size_t n, int16_t *pixels, fmr_scaling *o
     goto done;
   }
 
-  scratch = malloc(n * sizeof *scratch);
-  if (!scratch) {
+  double p = NAN;
+  if (fmr_percentile_f32_of(img, n, 99.9, &p)) {
     rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for a %zu-voxel percentile", what, n);
     goto done;
   }
-  memcpy(scratch, img, n * sizeof *scratch);
-  double p = fmr_percentile_f32(scratch, n, 99.9);
-  free(scratch);
-  scratch = NULL;
 
   double scale = 1024.0 / p;
   float s = (float)scale; /* rounded to float32 before the multiply, as numpy does */
@@ -240,6 +309,5 @@ int fmr_scale_volume(const float *img, size_t n, int16_t *pixels, fmr_scaling *o
 
 done:
   free(hist);
-  free(scratch);
   return rc;
 }

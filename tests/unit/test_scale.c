@@ -18,10 +18,17 @@ static float *hash_floats(size_t n, double scale) {
   return a;
 }
 
+/* Both float selections, which must agree to the bit: introselect over a copy, and the bucketed
+ * one over the data as it is (which must leave the data unchanged). */
 static double pct_f32(const float *v, size_t n, double q) {
   float *s = malloc(n * sizeof *s);
   memcpy(s, v, n * sizeof *s);
   double p = fmr_percentile_f32(s, n, q);
+  memcpy(s, v, n * sizeof *s);
+  double p2 = 0.0;
+  CHECK_INT_EQ(fmr_percentile_f32_of(s, n, q, &p2), 0);
+  CHECK_DBL_EQ(p2, p);
+  CHECK(memcmp(s, v, n * sizeof *s) == 0);
   free(s);
   return p;
 }
@@ -109,7 +116,7 @@ static void test_selection_patterns(void) {
   const size_t n = 50021;
   float *v = malloc(n * sizeof *v);
   const double qs[] = {0.0, 0.1, 1.0, 33.3, 50.0, 99.9, 100.0};
-  for (int pattern = 0; pattern < 6; pattern++) {
+  for (int pattern = 0; pattern < 9; pattern++) {
     uint32_t x = 12345u;
     for (size_t k = 0; k < n; k++) {
       x = x * 1664525u + 1013904223u;
@@ -119,7 +126,11 @@ static void test_selection_patterns(void) {
         case 2: v[k] = (float)(n - k); break;                          /* reversed */
         case 3: v[k] = (float)(k < n / 2 ? k : n - k); break;          /* organ pipe */
         case 4: v[k] = (x >> 28) == 0 ? (float)(x >> 20) : 0.0f; break; /* mostly zeros */
-        default: v[k] = (float)((x >> 16) % 3); break;                 /* three values */
+        case 5: v[k] = (float)((x >> 16) % 3); break;                  /* three values */
+        /* signs, -0 and +0, and values a hair apart in one 16-bit key bucket */
+        case 6: v[k] = (float)((int32_t)(x >> 8) - (1 << 23)) * 1e-3f; break;
+        case 7: v[k] = (x & 1) ? -0.0f : (x & 2) ? 0.0f : (x & 4) ? -1.0f : 1.0f; break;
+        default: v[k] = 1.0f + (float)(x >> 25) * 0x1p-23f; break;
       }
     }
     for (size_t j = 0; j < sizeof qs / sizeof *qs; j++)

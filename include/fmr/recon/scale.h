@@ -15,6 +15,9 @@ extern "C" {
 /* P(q) of n floats by selection. `scratch` holds a copy of the data and is reordered.
  * Returns NaN if any value is NaN; n must be > 0. */
 double fmr_percentile_f32(float *scratch, size_t n, double q);
+/* The same value as fmr_percentile_f32, from v left as it is (a counting pass, then selection
+ * within one bucket): *p is NaN when any value is NaN or n is 0. FMR_ENOMEM, else 0. */
+int fmr_percentile_f32_of(const float *v, size_t n, double q, double *p);
 /* The same over int16 values (d = hi - lo in integer arithmetic). */
 double fmr_percentile_i16(int16_t *scratch, size_t n, double q);
 
