@@ -16,9 +16,9 @@ static const fmr_opt plan_opts[] = {
     {"--json", NULL, FMR_OPT_FLAG, offsetof(plan_args, json), NULL,
      "print the report as JSON, for scripts", NULL, 0, 0},
     {"--probe", NULL, FMR_OPT_FLAG, offsetof(plan_args, probe), NULL,
-     "read each input's metadata in a child process first (input.probe), so a file that crashes "
-     "the HDF5 library is reported instead of ending plan; costs a fork per file (about 40 ms: "
-     "80 s for 2,000 files on one rank, against about 2 s without)", NULL, 0, 0},
+     "read each input's metadata in the probe's helper process first (input.probe), so a file "
+     "that crashes the HDF5 library is reported instead of ending plan (the helper is forked "
+     "again only after a crash or a hang)", NULL, 0, 0},
 };
 
 const fmr_command fmr_cmd_plan_def = {

@@ -53,7 +53,7 @@ static const key_spec keys[] = {
      "also process every <name>.h5 under input.dirs that the file list does not name "
      "(marked not reviewed, no masks)", 0, 0},
     {"input.probe", T_BOOL, OFF(probe), 0, "true", NULL,
-     "open and check each input's metadata in a short-lived child process first, so a file that "
+     "open and check each input's metadata in a helper process first, so a file that "
      "crashes the HDF5 library fails alone", 0, 0},
     {"output.dir", T_PATH, OFF(output_dir), 1, NULL, NULL,
      "where dicom/, masks/ and manifest.json are written", 0, 0},

@@ -155,7 +155,7 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   r->recon_source = strdup(fmr_config_source_name(cfg->source));
   if (!r->recon_source) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", t->name);
 
-  /* The probe opens the file in a short-lived child first, so a file that crashes the HDF5 library
+  /* The probe opens the file in a helper process first, so a file that crashes the HDF5 library
    * fails this volume alone instead of the job (input.probe). */
   int rc = cfg->probe ? fmr_kspace_probe(t->path, &cfg->limits, err) : 0;
   if (!rc) rc = fmr_kspace_open_limited(t->path, &cfg->limits, &ks, err);

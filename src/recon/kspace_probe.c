@@ -1,23 +1,35 @@
-/* fmr_kspace_probe (include/fmr/recon/kspace.h): an input's metadata read in a child process, so
+/* fmr_kspace_probe (include/fmr/recon/kspace.h): an input's metadata read in another process, so
  * a file that makes the HDF5 library crash or hang fails alone instead of taking its rank (and the
  * job) down. HDF5 1.10.8 does both on crafted files (tests/fuzz/regressions/kspace).
  *
- * The child is forked from an MPI rank: it must not call MPI, flush or close anything the parent
+ * The helper is forked once and serves one probe after another over a socket; it is forked again
+ * only after it crashed or was killed for hanging. A fork per volume cost more than the probe: it
+ * made every page the rank then wrote copy-on-write, and the rank wrote its whole heap (k-space
+ * buffer, image stack, mask, output images) again for every volume: ~28,000 page faults and 29 %
+ * of a 4-volume knee run (bench/README.md).
+ *
+ * The helper is forked from an MPI rank: it must not call MPI, flush or close anything the parent
  * owns (a parent's HDF5 file open for writing would be flushed twice by H5close at exit), so it
- * reports through a pipe and leaves with _exit, which runs no atexit handler. */
+ * keeps only its socket and standard streams open and leaves with _exit, which runs no atexit
+ * handler. It holds no copy of the parent's descriptors (the run lock among them), and dies with
+ * the parent (PR_SET_PDEATHSIG) or when the parent closes the socket. */
+#define _GNU_SOURCE /* close_range */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fmr/recon/header.h"
 #include "fmr/recon/kspace.h"
+#include "fmr/util/measure.h"
 #include "recon/kspace_internal.h"
 
 typedef struct verdict {
@@ -25,15 +37,51 @@ typedef struct verdict {
   char msg[FMR_ERR_MSG_MAX];
 } verdict;
 
-static void child(const char *path, const fmr_limits *lim, int fd) {
-  /* Tests only (it.crash_containment): a real crash of the child for inputs whose path contains
+/* What the parent sends: the limits, then the path's length and bytes. */
+typedef struct request {
+  fmr_limits limits;
+  uint32_t path_len;
+} request;
+
+/* The one helper of this process. Process-wide like the HDF5 library state it guards; used from
+ * the thread that runs the pipeline only. pid -1: none running. */
+static struct {
+  pid_t pid;
+  int fd;
+} helper = {-1, -1};
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len) {
+    ssize_t w = send(fd, p, len, MSG_NOSIGNAL); /* a dead peer is EPIPE, not SIGPIPE */
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len) {
+  char *p = buf;
+  while (len) {
+    ssize_t r = read(fd, p, len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r;
+    len -= (size_t)r;
+  }
+  return 0;
+}
+
+static void probe_one(const char *path, const fmr_limits *lim, verdict *v) {
+  /* Tests only (it.crash_containment): a real crash of the helper for inputs whose path contains
    * FMR_TEST_PROBE_CRASH. HDF5's own crash on the committed crafted file depends on the process's
    * memory layout, so a run-level test cannot count on it. */
   const char *crash = getenv("FMR_TEST_PROBE_CRASH");
   if (crash && *crash && strstr(path, crash)) raise(SIGSEGV);
-  verdict v;
   fmr_err err;
-  memset(&v, 0, sizeof v);
+  memset(v, 0, sizeof *v);
   fmr_err_clear(&err);
   fmr_kspace *ks = NULL;
   int rc = fmr_kspace_open_limited(path, lim, &ks, &err);
@@ -42,30 +90,69 @@ static void child(const char *path, const fmr_limits *lim, int fd) {
     const fmr_kspace_info *in = fmr_kspace_info_of(ks);
     fmr_header h;
     /* A header the parser refuses is the pipeline's business (it may be optional); only a crash
-     * in libxml2 would matter here, and that ends the child like any other. */
+     * in libxml2 would matter here, and that ends the helper like any other. */
     if (in->header_len) (void)fmr_header_parse_limited(in->header_xml, in->header_len, path, lim,
                                                        &h, &err);
     fmr_err_clear(&err);
   }
   fmr_kspace_close(&ks);
-  v.code = rc;
-  if (rc) snprintf(v.msg, sizeof v.msg, "%s", err.msg);
-  const char *p = (const char *)&v;
-  size_t left = sizeof v;
-  while (left) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) _exit(3);
-    p += w;
-    left -= (size_t)w;
-  }
-  _exit(0);
+  v->code = rc;
+  if (rc) snprintf(v->msg, sizeof v->msg, "%s", err.msg);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+static void serve(int fd) {
+  for (;;) {
+    request rq;
+    char path[4096];
+    if (read_all(fd, &rq, sizeof rq) != 0) _exit(0); /* the parent is done */
+    if (rq.path_len >= sizeof path || read_all(fd, path, rq.path_len) != 0) _exit(3);
+    path[rq.path_len] = '\0';
+    verdict v;
+    probe_one(path, &rq.limits, &v);
+    if (write_all(fd, &v, sizeof v) != 0) _exit(3);
+  }
+}
+
+static void helper_stop(int kill_it) {
+  if (helper.pid <= 0) return;
+  if (kill_it) kill(helper.pid, SIGKILL);
+  close(helper.fd); /* a live helper reads end of file and leaves */
+  int status;
+  while (waitpid(helper.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  helper.pid = -1;
+  helper.fd = -1;
+}
+
+static int helper_start(const char *path, fmr_err *err) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return fmr_err_set(err, FMR_EIO, "%s: cannot create the probe's socket: %s", path,
+                       strerror(errno));
+  pid_t parent = getpid();
+  fflush(NULL); /* nothing buffered in the parent may be written twice */
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(sv[0]);
+    close(sv[1]);
+    return fmr_err_set(err, FMR_EIO, "%s: cannot start the input probe: %s", path, strerror(e));
+  }
+  if (pid == 0) {
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(0); /* the parent died before the line above */
+    int fd = sv[1];
+    if (fd != 3) {
+      if (dup2(fd, 3) < 0) _exit(3);
+      fd = 3;
+    }
+    (void)close_range(4, ~0u, 0); /* sv[0], MPI's sockets, the run lock, open outputs */
+    serve(fd); /* does not return */
+  }
+  close(sv[1]);
+  helper.pid = pid;
+  helper.fd = sv[0];
+  return 0;
 }
 
 static const char *signal_name(int sig) {
@@ -83,68 +170,71 @@ static const char *signal_name(int sig) {
 
 int fmr_kspace_probe(const char *path, const fmr_limits *limits, fmr_err *err) {
   if (!path) return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_probe: no path");
+  size_t plen = strlen(path);
+  if (plen >= 4096) return fmr_err_set(err, FMR_ERANGE, "%.200s...: path too long", path);
   const fmr_limits *lim = fmr_limits_or_default(limits);
-  int fds[2] = {-1, -1};
-  if (pipe(fds) != 0)
-    return fmr_err_set(err, FMR_EIO, "%s: cannot create the probe's pipe: %s", path,
-                       strerror(errno));
-  fflush(NULL); /* nothing buffered in the parent may be written twice */
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(fds[0]);
-    close(fds[1]);
-    return fmr_err_set(err, FMR_EIO, "%s: cannot start the input probe: %s", path, strerror(e));
+  if (helper.pid > 0 && waitpid(helper.pid, NULL, WNOHANG) == helper.pid) {
+    /* Gone since the last probe (killed from outside): start another. */
+    close(helper.fd);
+    helper.pid = -1;
+    helper.fd = -1;
   }
-  if (pid == 0) {
-    close(fds[0]);
-    child(path, lim, fds[1]); /* does not return */
-  }
-  close(fds[1]);
+  int rc = helper.pid > 0 ? 0 : helper_start(path, err);
+  if (rc) return rc;
+  request rq;
+  memset(&rq, 0, sizeof rq);
+  rq.limits = *lim;
+  rq.path_len = (uint32_t)plen;
+  int sent = write_all(helper.fd, &rq, sizeof rq) == 0 && write_all(helper.fd, path, plen) == 0;
 
   verdict v;
   size_t got = 0;
   int timed_out = 0;
-  double deadline = now_s() + (double)lim->probe_seconds;
-  while (got < sizeof v) {
-    double left = deadline - now_s();
+  double deadline = fmr_monotonic_seconds() + (double)lim->probe_seconds;
+  while (sent && got < sizeof v) {
+    double left = deadline - fmr_monotonic_seconds();
     if (left <= 0) {
       timed_out = 1;
       break;
     }
-    struct pollfd pfd = {fds[0], POLLIN, 0};
+    struct pollfd pfd = {helper.fd, POLLIN, 0};
     int pr = poll(&pfd, 1, left > 1000.0 ? 1000000 : (int)(left * 1000.0) + 1);
     if (pr < 0 && errno == EINTR) continue;
     if (pr < 0) break;
     if (pr == 0) continue;
-    ssize_t r = read(fds[0], (char *)&v + got, sizeof v - got);
+    ssize_t r = read(helper.fd, (char *)&v + got, sizeof v - got);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break; /* the child is gone without a verdict */
+    if (r <= 0) break; /* the helper is gone without a verdict */
     got += (size_t)r;
   }
-  close(fds[0]);
-  if (timed_out) kill(pid, SIGKILL);
+  if (got == sizeof v) {
+    if (v.code == 0) return 0;
+    v.msg[sizeof v.msg - 1] = '\0';
+    return fmr_err_set(err, v.code, "%s", v.msg);
+  }
+  /* No verdict: the helper crashed, hung or broke the protocol. It is not asked again. */
+  pid_t pid = helper.pid;
+  if (timed_out || sent) kill(pid, SIGKILL);
+  close(helper.fd);
   int status = 0;
   pid_t w;
   do {
     w = waitpid(pid, &status, 0);
   } while (w < 0 && errno == EINTR);
-
+  helper.pid = -1;
+  helper.fd = -1;
   if (timed_out)
     return fmr_err_set(err, FMR_EHDF5, "%s: the HDF5 library did not finish reading its metadata "
                        "within %zu s (limits.probe_seconds); the probe was killed", path,
                        lim->probe_seconds);
-  if (w == pid && WIFSIGNALED(status))
+  if (w == pid && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
     return fmr_err_set(err, FMR_EHDF5, "%s: the HDF5 library crashed (%s) while reading its "
                        "metadata", path, signal_name(WTERMSIG(status)));
-  if (got < sizeof v) {
-    if (w == pid && WIFEXITED(status))
-      return fmr_err_set(err, FMR_EHDF5, "%s: the input probe ended (status %d) without a "
-                         "verdict while reading its metadata", path, WEXITSTATUS(status));
-    return fmr_err_set(err, FMR_EHDF5, "%s: the input probe ended without a verdict while reading "
-                       "its metadata", path);
-  }
-  if (v.code == 0) return 0;
-  v.msg[sizeof v.msg - 1] = '\0';
-  return fmr_err_set(err, v.code, "%s", v.msg);
+  if (w == pid && WIFEXITED(status))
+    return fmr_err_set(err, FMR_EHDF5, "%s: the input probe ended (status %d) without a "
+                       "verdict while reading its metadata", path, WEXITSTATUS(status));
+  return fmr_err_set(err, FMR_EHDF5, "%s: the input probe ended without a verdict while reading "
+                     "its metadata", path);
 }
+
+void fmr_kspace_probe_stop(void) { helper_stop(0); }

@@ -50,17 +50,20 @@ int fmr_kspace_open(const char *path, fmr_kspace **out, fmr_err *err);
 int fmr_kspace_open_limited(const char *path, const fmr_limits *limits, fmr_kspace **out,
                             fmr_err *err);
 
-/* Contain a crash of the HDF5 library on a hostile file (issue 11): in a short-lived child process
- * (fork; the child never touches MPI and leaves with _exit), open and validate `path` as
+/* Contain a crash of the HDF5 library on a hostile file (issue 11): in a helper process (forked
+ * at the first probe and reused for the next ones; it never touches MPI, holds none of the
+ * caller's descriptors and leaves with _exit), open and validate `path` as
  * fmr_kspace_open_limited does, parse its header, and read one row of the first and last slice
- * of kspace and of each stored reconstruction. Returns the child's verdict: 0 when the file can be
- * opened and read, else its error (the same message fmr_kspace_open_limited gives). A child
+ * of kspace and of each stored reconstruction. Returns the helper's verdict: 0 when the file can be
+ * opened and read, else its error (the same message fmr_kspace_open_limited gives). A helper
  * killed by a signal becomes FMR_EHDF5 "<path>: the HDF5 library crashed (SIGSEGV) while reading
  * its metadata"; one still running after limits->probe_seconds is killed and becomes FMR_EHDF5
  * "<path>: the HDF5 library did not finish reading its metadata within N s". The parent's own
  * HDF5 state is untouched. limits NULL: the defaults. Not collective; safe to call from an MPI
  * rank (see README "Bad input and faults" for Open MPI's fork warning). */
 int fmr_kspace_probe(const char *path, const fmr_limits *limits, fmr_err *err);
+/* End the probe's helper now (it also ends with the process). The next probe starts another. */
+void fmr_kspace_probe_stop(void);
 
 /* Borrowed view of the metadata, valid until fmr_kspace_close. */
 const fmr_kspace_info *fmr_kspace_info_of(const fmr_kspace *ks);

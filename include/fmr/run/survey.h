@@ -26,8 +26,8 @@ typedef struct fmr_survey_volume {
 } fmr_survey_volume;
 
 /* Survey task i of the plan. Never fails: problems land in out->error. With probe (and
- * input.probe), the metadata is read in a child process first (fmr_kspace_probe): a file that
- * crashes HDF5 is then reported instead of ending the survey, at a fork per file (~40 ms). */
+ * input.probe), the metadata is read in the probe's helper process first (fmr_kspace_probe): a
+ * file that crashes HDF5 is then reported instead of ending the survey. */
 void fmr_survey_volume_of(const fmr_plan *plan, size_t i, int probe, fmr_survey_volume *out);
 
 /* Seconds one core spends per k-space value (coils x H x W x slices) for a whole volume with every
