@@ -1106,6 +1106,13 @@ static int mpi_start(int *argc, char ***argv, MPI_Comm *comm, int *rank, int *si
     fprintf(stderr, "fastmri-regen: %s\n", err.msg);
     return FMR_EXIT_USAGE;
   }
+#ifdef OPEN_MPI
+  /* Started without mpirun or srun, Open MPI's singleton MPI_Init forks an orted (for
+   * MPI_Comm_spawn, which we never call) that probes hwloc and X11 first: 0.2 s of a one-volume
+   * run. Isolated, the singleton starts alone. A user's own setting wins. */
+  if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK"))
+    setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+#endif
   if (MPI_Init(argc, argv) != MPI_SUCCESS) {
     fprintf(stderr, "fastmri-regen: MPI_Init failed: check how the job was launched "
                     "(mpirun, or srun --mpi=pmix)\n");
