@@ -1108,10 +1108,14 @@ static int mpi_start(int *argc, char ***argv, MPI_Comm *comm, int *rank, int *si
   }
 #ifdef OPEN_MPI
   /* Started without mpirun or srun, Open MPI's singleton MPI_Init forks an orted (for
-   * MPI_Comm_spawn, which we never call) that probes hwloc and X11 first: 0.2 s of a one-volume
-   * run. Isolated, the singleton starts alone. A user's own setting wins. */
-  if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK"))
+   * MPI_Comm_spawn, which we never call) that probes hwloc and X11 first, and its cm messaging
+   * layer loads Omni-Path's libpsm2, whose constructor sleeps: 0.2 s each, for one rank that talks
+   * to nobody. Isolated and on ob1, the singleton starts in half the time. Launched runs keep the
+   * site's choice (the interconnect matters there); a user's own setting always wins. */
+  if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK")) {
     setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+    setenv("OMPI_MCA_pml", "ob1", 0);
+  }
 #endif
   if (MPI_Init(argc, argv) != MPI_SUCCESS) {
     fprintf(stderr, "fastmri-regen: MPI_Init failed: check how the job was launched "
