@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fmr/labels/masks.h"
+#include "fmr/util/measure.h"
 #include "pipeline/pipeline.h"
 
 static void add_problem(void *ctx, const char *msg) {
@@ -77,6 +78,7 @@ int fmr__annotate(fmr__vol *v, fmr_err *err) {
   v->pb = pb;
   v->nvocab = nvocab;
   v->mask = calloc(slices * h * w, pb);
+  fmr_advise_huge_pages(v->mask, slices * h * w * pb);
   label_pixels = calloc(nvocab ? nvocab : 1, sizeof *label_pixels);
   label_boxes = calloc(nvocab ? nvocab : 1, sizeof *label_boxes);
   v->vocab = calloc(nvocab ? nvocab : 1, sizeof *v->vocab);

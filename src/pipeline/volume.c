@@ -196,6 +196,7 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   r->frame[1] = v.w;
   size_t plane = v.h * v.w, slices = info->slices;
   stack = malloc(slices * plane * sizeof *stack);
+  fmr_advise_huge_pages(stack, slices * plane * sizeof *stack);
   if (!stack) {
     rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for a %zu x %zu x %zu stack", t->path,
                      slices, v.h, v.w);
@@ -213,6 +214,7 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   fmr_kspace_close(&ks); /* done with the input: release the file before the writes */
 
   pixels = malloc(slices * plane * sizeof *pixels);
+  fmr_advise_huge_pages(pixels, slices * plane * sizeof *pixels);
   if (!pixels) {
     rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", t->path);
     goto done;

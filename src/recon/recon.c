@@ -67,6 +67,7 @@ static int alloc_recon(size_t coils, size_t H, size_t W, int forward, fmr_recon 
   /* fftwf_alloc_complex gives SIMD alignment; plans made on aligned buffers may use SIMD codelets,
    * and every rank then gets the same plan for the same shape. */
   r->buf = fftwf_alloc_complex(coils * H * W);
+  fmr_advise_huge_pages(r->buf, coils * H * W * sizeof *r->buf);
   if (forward) r->work = fftwf_alloc_complex(coils * H * W);
   if (!r->buf || (forward && !r->work)) {
     fmr_recon_free(&r);
