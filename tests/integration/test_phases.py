@@ -175,7 +175,10 @@ class EveryRankWorksTest(Dataset):
             rep = json.load(f)
         kernel_mb = usage.ru_maxrss * 1024 / 1e6
         reported_mb = rep["per_rank"][0]["peak_rss_mb"]
-        self.assertAlmostEqual(reported_mb, kernel_mb, delta=0.05 * kernel_mb)
+        # The report's figure is taken at the gather; the manifest phase and exit come after it
+        # (more so under the sanitizers), so it may be lower than the process's, never higher.
+        self.assertLessEqual(reported_mb, kernel_mb * 1.01)
+        self.assertGreaterEqual(reported_mb, kernel_mb * 0.8)
         totals = dict.fromkeys(stages, 0.0)
         for v in rep["schedule"]:
             self.assertFalse(v["reused"])
