@@ -37,6 +37,9 @@ typedef struct verdict {
   char msg[FMR_ERR_MSG_MAX];
 } verdict;
 
+/* Longest input path a probe takes (the helper's buffer). */
+#define PROBE_PATH_MAX 4096
+
 /* What the parent sends: the limits, then the path's length and bytes. */
 typedef struct request {
   fmr_limits limits;
@@ -103,7 +106,7 @@ static void probe_one(const char *path, const fmr_limits *lim, verdict *v) {
 static void serve(int fd) {
   for (;;) {
     request rq;
-    char path[4096];
+    char path[PROBE_PATH_MAX];
     if (read_all(fd, &rq, sizeof rq) != 0) _exit(0); /* the parent is done */
     if (rq.path_len >= sizeof path || read_all(fd, path, rq.path_len) != 0) _exit(3);
     path[rq.path_len] = '\0';
@@ -113,15 +116,20 @@ static void serve(int fd) {
   }
 }
 
-static void helper_stop(int kill_it) {
-  if (helper.pid <= 0) return;
-  if (kill_it) kill(helper.pid, SIGKILL);
-  close(helper.fd); /* a live helper reads end of file and leaves */
-  int status;
-  while (waitpid(helper.pid, &status, 0) < 0 && errno == EINTR) {
-  }
+/* Forget the helper: SIGKILL it first if asked, close the socket (a live helper reads end of
+ * file and leaves), reap it. Returns what waitpid returned; *status gets its wait status. */
+static pid_t helper_stop(int kill_it, int *status) {
+  pid_t pid = helper.pid, w = -1;
+  *status = 0;
+  if (pid <= 0) return -1;
+  if (kill_it) kill(pid, SIGKILL);
+  close(helper.fd);
+  do {
+    w = waitpid(pid, status, 0);
+  } while (w < 0 && errno == EINTR);
   helper.pid = -1;
   helper.fd = -1;
+  return w;
 }
 
 static int helper_start(const char *path, fmr_err *err) {
@@ -171,10 +179,11 @@ static const char *signal_name(int sig) {
 int fmr_kspace_probe(const char *path, const fmr_limits *limits, fmr_err *err) {
   if (!path) return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_probe: no path");
   size_t plen = strlen(path);
-  if (plen >= 4096) return fmr_err_set(err, FMR_ERANGE, "%.200s...: path too long", path);
+  if (plen >= PROBE_PATH_MAX) return fmr_err_set(err, FMR_ERANGE, "%.200s...: path too long", path);
   const fmr_limits *lim = fmr_limits_or_default(limits);
-  if (helper.pid > 0 && waitpid(helper.pid, NULL, WNOHANG) == helper.pid) {
-    /* Gone since the last probe (killed from outside): start another. */
+  int status = 0;
+  if (helper.pid > 0 && waitpid(helper.pid, &status, WNOHANG) == helper.pid) {
+    /* Gone since the last probe (killed from outside), and reaped: start another. */
     close(helper.fd);
     helper.pid = -1;
     helper.fd = -1;
@@ -214,15 +223,7 @@ int fmr_kspace_probe(const char *path, const fmr_limits *limits, fmr_err *err) {
   }
   /* No verdict: the helper crashed, hung or broke the protocol. It is not asked again. */
   pid_t pid = helper.pid;
-  if (timed_out || sent) kill(pid, SIGKILL);
-  close(helper.fd);
-  int status = 0;
-  pid_t w;
-  do {
-    w = waitpid(pid, &status, 0);
-  } while (w < 0 && errno == EINTR);
-  helper.pid = -1;
-  helper.fd = -1;
+  pid_t w = helper_stop(1, &status);
   if (timed_out)
     return fmr_err_set(err, FMR_EHDF5, "%s: the HDF5 library did not finish reading its metadata "
                        "within %zu s (limits.probe_seconds); the probe was killed", path,
@@ -237,4 +238,7 @@ int fmr_kspace_probe(const char *path, const fmr_limits *limits, fmr_err *err) {
                      "its metadata", path);
 }
 
-void fmr_kspace_probe_stop(void) { helper_stop(0); }
+void fmr_kspace_probe_stop(void) {
+  int status;
+  (void)helper_stop(0, &status);
+}
