@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -415,4 +416,18 @@ void fmr_config_print_reference(void *file) {
                                                            : "string",
             k->required ? "(required)" : k->def ? k->def : "-", k->help);
   }
+}
+
+json_t *fmr_config_settings(const fmr_config *cfg) {
+  return json_pack(
+      "{s:s, s:{s:b}, s:{s:b, s:b, s:s, s:b, s:b, s:b, s:b, s:b}, s:{s:s, s:b, s:b, s:s}, "
+      "s:{s:s, s:s, s:s, s:s}}",
+      "anatomy", cfg->anatomy, "input", "all_files", cfg->all_files, "output", "dicom",
+      cfg->write_dicom, "masks", cfg->write_masks, "mask_frame",
+      cfg->mask_frame == FMR_MASK_FRAME_NATIVE ? "native" : "image", "seg", cfg->write_seg,
+      "preview", cfg->write_preview, "dataset", cfg->write_dataset, "boxes", cfg->write_boxes,
+      "nifti", cfg->write_nifti, "recon", "source", fmr_config_source_name(cfg->source),
+      "flip_up_down", cfg->flip_up_down, "flip_left_right", cfg->flip_left_right, "fft_effort",
+      fmr_config_effort_name(cfg->fft_effort), "dicom", "uid_root", cfg->uid_root,
+      "uid_namespace", cfg->uid_namespace, "date", cfg->date, "time", cfg->time);
 }

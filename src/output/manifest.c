@@ -68,21 +68,6 @@ const char *fmr_manifest_config_name(const fmr_config *cfg, const char *path, ch
 
 /* The effective settings, without paths: paths depend on where a run happens, not on what it
  * computes (the config's SHA-256 pins the exact text). */
-static json_t *config_json(const fmr_config *cfg) {
-  return json_pack(
-      "{s:s, s:{s:b}, s:{s:b, s:b, s:s, s:b, s:b, s:b, s:b, s:b}, s:{s:s, s:b, s:b, s:s}, "
-      "s:{s:s, s:s, s:s, s:s}}",
-      "anatomy", cfg->anatomy, "input", "all_files", cfg->all_files, "output", "dicom",
-      cfg->write_dicom, "masks", cfg->write_masks, "mask_frame",
-      cfg->mask_frame == FMR_MASK_FRAME_NATIVE ? "native" : "image", "seg", cfg->write_seg,
-      "preview", cfg->write_preview, "dataset", cfg->write_dataset, "boxes", cfg->write_boxes,
-      "nifti", cfg->write_nifti, "recon", "source",
-      fmr_config_source_name(cfg->source), "flip_up_down", cfg->flip_up_down, "flip_left_right",
-      cfg->flip_left_right, "fft_effort", fmr_config_effort_name(cfg->fft_effort), "dicom",
-      "uid_root", cfg->uid_root, "uid_namespace", cfg->uid_namespace, "date", cfg->date, "time",
-      cfg->time);
-}
-
 static int cmp_files(const void *a, const void *b) {
   return strcmp((*(const fmr_output_file *const *)a)->path,
                 (*(const fmr_output_file *const *)b)->path);
@@ -186,7 +171,7 @@ int fmr_manifest_write_records(const fmr_run_inputs *in, fmr_record *const *reco
                 "format", FMR_MANIFEST_FORMAT, "complete", in->remaining == 0, "remaining",
                 (json_int_t)in->remaining, "tool", "name", "fastmri-regen", "version",
                 FMR_VERSION, "libraries", libs, "config", "sha256", in->config_sha256,
-                "settings", config_json(cfg), "annotations", "anatomy", cfg->anatomy,
+                "settings", fmr_config_settings(cfg), "annotations", "anatomy", cfg->anatomy,
                 "csv_sha256", in->annotations_sha256, "file_list_sha256", in->file_list_sha256,
                 "seg_codes_sha256", in->seg_codes_sha256,
                 "bit_order", "bit k of a mask pixel set <=> vocabulary[k] present", "vocabulary",

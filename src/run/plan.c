@@ -174,18 +174,25 @@ static void kb_str(keybuf *b, const char *tag, const char *s) {
   else kb_printf(b, "%s -\n", tag);
 }
 
+/* The run key hashes the settings that shape outputs (fmr_config_settings), not the config text:
+ * a comment, log.level or limits.* change no output, and hashing the text redid every volume of a
+ * job resubmitted with `log.level: debug`. Which volumes there are and what they hold (inputs,
+ * list, annotation rows) are in the per-volume keys; the SEG code table by content, below. The
+ * assertion makes a new config field a decision: a setting that changes outputs belongs in
+ * fmr_config_settings. */
+_Static_assert(sizeof(void *) != 8 || sizeof(fmr_config) == 248,
+               "fmr_config changed: a new setting that changes outputs goes in fmr_config_settings "
+               "(input/config.c); then update this size");
+
 static int run_key(fmr_plan *p, fmr_err *err) {
   keybuf b = {0};
   kb_str(&b, "tool", "fastmri-regen " FMR_VERSION);
-  kb_printf(&b, "config %zu:", p->config_len);
-  if (!b.oom && p->config_len) {
-    /* The config text may hold any byte: hash it, not print it. */
-    char sha[65];
-    fmr_sha256_hex(p->config_text, p->config_len, sha);
-    kb_printf(&b, "%s\n", sha);
-  } else {
-    kb_printf(&b, "\n");
-  }
+  json_t *settings = fmr_config_settings(&p->cfg);
+  char *text = settings ? json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(settings);
+  if (!text) b.oom = 1;
+  kb_str(&b, "settings", text);
+  free(text);
   size_t nv = fmr_annotations_vocab_size(p->ann);
   kb_printf(&b, "vocabulary %zu\n", nv);
   for (size_t k = 0; k < nv; k++) kb_str(&b, "label", fmr_annotations_vocab(p->ann, k));

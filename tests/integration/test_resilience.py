@@ -73,6 +73,33 @@ class ResilienceTest(unittest.TestCase):
         self.assertEqual(redone, ["file1001259"])
         self.assertEqual(ft.tree_hashes(self.out), self.reference)
 
+    def test_rerun_with_settings_that_change_no_output_reuses_everything(self):
+        # A job resubmitted with more logging (and a comment) must not redo a whole dataset: the
+        # run key covers what shapes outputs, not the config text.
+        shutil.copytree(self.ref_dir, self.out)
+        cfg = ft.write_config(os.path.join(self.tmp, "debug.yaml"), "knee", [self.data], NAMES,
+                              self.out, extra="# resubmitted to see more\n"
+                              "log:\n  level: debug\n  progress_seconds: 7\n")
+        ft.pipeline(cfg, 1)
+        self.assertEqual(self.report()["reused"], len(NAMES))
+        got, ref = ft.tree_hashes(self.out), dict(self.reference)
+        # The manifest and dataset.h5 name the config this run used (its SHA-256); every other
+        # file is the reference's, byte for byte.
+        for rel in ("manifest.json", "manifest-sha256.txt", "dataset.h5"):
+            got.pop(rel, None)
+            ref.pop(rel, None)
+        self.assertEqual(sorted(k for k in set(got) | set(ref) if got.get(k) != ref.get(k)), [])
+        with open(cfg, "rb") as f:
+            sha = ft.hashlib.sha256(f.read()).hexdigest()
+        self.assertEqual(ft.manifest(self.out)["config"]["sha256"], sha)
+        with h5py.File(os.path.join(self.out, "dataset.h5"), "r") as new, \
+                h5py.File(os.path.join(self.ref_dir, "dataset.h5"), "r") as old:
+            got_sha = new.attrs["config_sha256"]
+            self.assertEqual(got_sha.decode() if isinstance(got_sha, bytes) else got_sha, sha)
+            for name in old["volumes"]:
+                np.testing.assert_array_equal(new["volumes"][name]["reconstruction"][()],
+                                              old["volumes"][name]["reconstruction"][()])
+
     def test_changed_config_redoes_everything(self):
         shutil.copytree(self.ref_dir, self.out)
         cfg = ft.write_config(os.path.join(self.tmp, "lr.yaml"), "knee", [self.data], NAMES, self.out,

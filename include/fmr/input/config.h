@@ -66,6 +66,12 @@ typedef struct fmr_config {
 int fmr_config_parse(const char *path, const char *text, size_t len, fmr_config *cfg, fmr_err *err);
 void fmr_config_free(fmr_config *cfg);
 
+/* The settings that shape outputs, as a new jansson object (NULL: out of memory): the manifest
+ * lists them (config.settings) and the run key hashes them. Everything else in a config (paths,
+ * log.*, input.probe, limits.*, comments) changes no byte of any output. A new setting that does
+ * goes here. */
+struct json_t *fmr_config_settings(const fmr_config *cfg);
+
 /* Names for enum values, as written in the YAML. */
 const char *fmr_config_source_name(fmr_recon_source s);
 const char *fmr_config_effort_name(fmr_fft_effort e);
