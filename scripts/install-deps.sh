@@ -4,14 +4,17 @@
 #   scripts/install-deps.sh          build + run dependencies
 #   scripts/install-deps.sh --test   also the independent oracles and validators used by the tests
 #   scripts/install-deps.sh --slurm  also a local Slurm controller for jobs/ tests
+#   scripts/install-deps.sh --bench  also BART, the peer bench/run.sh compares with
 set -euo pipefail
 
 want_test=0
 want_slurm=0
+want_bench=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
     --slurm) want_slurm=1 ;;
+    --bench) want_bench=1 ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +36,9 @@ if [ "$want_test" -eq 1 ]; then
     # fuzzing (scripts/fuzz.sh, ctest -L fuzz in a FMR_FUZZ build) and ctest -L valgrind
     clang-14 libclang-rt-14-dev libfuzzer-14-dev valgrind
   )
+fi
+if [ "$want_bench" -eq 1 ]; then
+  pkgs+=(bart)
 fi
 if [ "$want_slurm" -eq 1 ]; then
   pkgs+=(slurmctld slurmd slurm-client munge)
