@@ -132,6 +132,13 @@ EOF
     mkcfg "$name-np1" "$d" "$work/cfg/$name.list"
     cat "$f" >/dev/null
     measure "$name-run1-$r" "$bin" run "$work/cfg/$name-np1.yaml"
+    # Writing alone: as many bytes as that run left in its output directory, to a new file, synced
+    # (the run syncs every file it writes). Not in a target; it says what the outputs' bytes cost
+    # this machine's page cache and disk by themselves.
+    out_mb=$(( $(du -sb "$work/out-$name-np1" | cut -f1) >> 20 ))
+    measure "$name-write-$r" dd if=/dev/zero of="$work/write-alone" bs=1M count="$out_mb" conv=fsync status=none
+    rm -f "$work/write-alone"
+    echo "$out_mb" >"$m/$name-write-$r.mb"
     # four volumes, 1 rank: seconds per volume with start-up amortised
     mkcfg "$name-x4-np1" "$d4" "$work/cfg/$name-x4.list"
     measure "$name-run1x4-$r" "$bin" run "$work/cfg/$name-x4-np1.yaml"

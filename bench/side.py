@@ -134,6 +134,9 @@ def main():
         }
         v["read_warm_s"], _ = walls(vol, "read-warm")
         v["read_cold_s"], _ = walls(vol, "read-cold")
+        v["write_alone_s"], _ = walls(vol, "write")
+        mbs = [int(open(p).read()) for p in glob.glob(os.path.join(m, "%s-write-*.mb" % vol))]
+        v["write_alone_mb"] = med(mbs)
         v["run1_s"], v["run1_rss_mb"] = walls(vol, "run1")
         v["run1_cold_s"], _ = walls(vol, "run1cold")
         v["run1x4_s"], v["run1x4_rss_mb"] = walls(vol, "run1x4")
@@ -183,6 +186,8 @@ def main():
         row("FFT floor: crop-aware", v["floor_crop_s"], None)
         row("read alone, warm", v["read_warm_s"], None)
         row("read alone, cold", v["read_cold_s"], None)
+        row("write alone: %s MB, what one volume's run writes (dd, fsync)" % (
+            "%d" % v["write_alone_mb"] if v.get("write_alone_mb") else "-"), v["write_alone_s"], None)
         row("`run`, 1 rank, every default output", v["run1_s"], v["run1_rss_mb"])
         row("`run`, 1 rank, cold cache", v["run1_cold_s"], None)
         row("`run`, 1 rank, 4 volumes: s per volume", v["run1_per_volume_s"], v["run1x4_rss_mb"])
@@ -237,6 +242,10 @@ def main():
     for vol, v in results["volumes"].items():
         def x(key):
             return "%.2fx" % v[key] if v.get(key) else "-"
+        io_floor = (v.get("floor_crop_s") or 0) + (v.get("read_warm_s") or 0) + (v.get("write_alone_s") or 0)
+        if v.get("write_alone_s") and v.get("run1_per_volume_s"):
+            lines.append("%s, not judged: run 1 rank, s per volume of 4 / (crop-aware floor + warm read "
+                         "+ write alone) = %.2f." % (vol, v["run1_per_volume_s"] / io_floor))
         if v.get("floor_pair_scaling") or v.get("scaling_end_to_end_x4"):
             lines.append("%s rank scaling, not judged: the bare crop-aware transform in 2 processes at once "
                          "gives %s the throughput of 1 (this machine's ceiling); the work phase of "
