@@ -77,8 +77,9 @@ measure() { # ID CMD... : wall / CPU / peak RSS into $m/ID.<rank>.json
   "$PY" "$bench/rss.py" "$m/$id" -- "$@" </dev/null >>"$logs/$id.log" 2>&1 || say "$id: failed (see $logs/$id.log)"
 }
 
-# The calibration loop: the same fixed FFT work before and after; a drift says the machine changed.
-calib() { "$work/fftfloor" 4 256 256 128 8 3 estimate >"$m/calib-$1.json"; }
+# The calibration loop: the same fixed FFT work before and after (~0.4 s: a shorter loop drifted
+# by more than the 25 % limit on a quiet machine); a drift says the machine changed.
+calib() { "$work/fftfloor" 4 256 256 128 64 3 estimate >"$m/calib-$1.json"; }
 cat /proc/loadavg >"$m/load-start.txt"
 calib start
 
