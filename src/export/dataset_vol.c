@@ -228,11 +228,9 @@ int fmr_dataset_volume_write(const char *path, const fmr_dataset_attrs *a, const
   dcpl = H5Pcreate(H5P_DATASET_CREATE);
   /* Built in memory and written out whole when closed (core driver with backing store): HDF5's
    * own flushes then never meet a full disk, which leaves HDF5 1.10 with a half-closed file that
-   * crashes it at exit; only the driver's final write can fail, with errno for the store. Write
-   * tracking: without it the driver writes the whole image at each flush, and closing flushes
-   * twice (the 29 MB of a knee volume were written twice). */
+   * crashes it at exit; only the driver's final write can fail, with errno for the store. */
   if (fapl < 0 || fcpl < 0 || dcpl < 0 || fmr__h5_reproducible(fapl, fcpl, -1, dcpl) < 0 ||
-      H5Pset_fapl_core(fapl, 1 << 20, 1) < 0 || H5Pset_core_write_tracking(fapl, 1, 1 << 16) < 0) {
+      H5Pset_fapl_core(fapl, 1 << 20, 1) < 0) {
     rc = fmr_err_set(err, FMR_EHDF5, "%s: property lists: %s", path,
                      fmr__h5_error_detail(detail, sizeof detail));
     goto done;

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fmr/export/dataset.h"
 #include "fmr/input/config.h"
 #include "fmr/labels/annotations.h"
 #include "fmr/output/manifest.h"
@@ -378,51 +377,6 @@ static void after_fault(const char *outdir, const char *out, const char *words) 
   CHECK_INT_EQ(count_files(outdir, VOL ".h5"), 0);
 }
 
-/* Bytes this process has passed to write(2) and friends so far (/proc/self/io wchar). */
-static unsigned long long bytes_written_so_far(void) {
-  FILE *f = fopen("/proc/self/io", "r");
-  char line[128];
-  unsigned long long v = 0;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "wchar: %llu", &v) == 1) break;
-  if (f) fclose(f);
-  return v;
-}
-
-/* recon/<name>.h5 is built in memory and reaches the file system once: HDF5's core driver without
- * write tracking writes its whole image at every flush, and closing flushes twice. */
-static void test_recon_file_written_once(void) {
-  enum { S = 8, H = 256, W = 256 };
-  float *recon = malloc((size_t)S * H * W * sizeof *recon);
-  unsigned char *mask = calloc((size_t)S * H * W, 1);
-  if (!recon || !mask) {
-    FMR__FAIL("out of memory");
-    free(recon);
-    free(mask);
-    return;
-  }
-  for (size_t i = 0; i < (size_t)S * H * W; i++) recon[i] = (float)(i % 977) * 0.5f;
-  mask[(size_t)3 * H * W + 100 * W + 50] = 1;
-  fmr_dataset_attrs a = {.name = "file1000009", .input = "file1000009.h5", .acquisition = "",
-                         .anatomy = "knee", .series_uid = "1.2.3", .recon_source = "kspace",
-                         .slices = S, .h = H, .w = W, .kspace_ndim = 4,
-                         .kspace_shape = {S, 2, 2 * H, W}, .nmse = NAN, .reviewed = 1};
-  char path[600];
-  snprintf(path, sizeof path, "%s/written-once.h5", base);
-  fmr_err err;
-  unsigned long long before = bytes_written_so_far();
-  CHECK_INT_EQ(fmr_dataset_volume_write(path, &a, recon, mask, 1, NULL, 0, &err), 0);
-  unsigned long long written = bytes_written_so_far() - before;
-  struct stat sb;
-  CHECK_INT_EQ(stat(path, &sb), 0);
-  fprintf(stderr, "recon file: %lld bytes on disk, %llu bytes written\n", (long long)sb.st_size,
-          written);
-  CHECK(written >= (unsigned long long)sb.st_size);
-  CHECK(written <= (unsigned long long)sb.st_size + (256u << 10));
-  free(recon);
-  free(mask);
-}
-
 static void test_shim(const char *self) {
   static const struct {
     const char *op, *n, *errno_name, *words;
@@ -482,7 +436,6 @@ int main(int argc, char **argv) {
   if (!mkdtemp(base)) return 1;
   make_input();
   test_volume();
-  test_recon_file_written_once();
   test_shim(self);
   test_full_disk(self);
   char cmd[700], out[256];
