@@ -66,8 +66,6 @@ const char *fmr_manifest_config_name(const fmr_config *cfg, const char *path, ch
   return buf;
 }
 
-/* The effective settings, without paths: paths depend on where a run happens, not on what it
- * computes (the config's SHA-256 pins the exact text). */
 static int cmp_files(const void *a, const void *b) {
   return strcmp((*(const fmr_output_file *const *)a)->path,
                 (*(const fmr_output_file *const *)b)->path);

@@ -67,9 +67,10 @@ int fmr_config_parse(const char *path, const char *text, size_t len, fmr_config 
 void fmr_config_free(fmr_config *cfg);
 
 /* The settings that shape outputs, as a new jansson object (NULL: out of memory): the manifest
- * lists them (config.settings) and the run key hashes them. Everything else in a config (paths,
- * log.*, input.probe, limits.*, comments) changes no byte of any output. A new setting that does
- * goes here. */
+ * lists them (config.settings, beside the config text's SHA-256) and the run key hashes them.
+ * Everything else in a config (paths, log.*, input.probe, limits.*, comments) changes no byte of
+ * any output: paths say where a run happens, not what it computes. A new setting that does
+ * change outputs goes here. */
 struct json_t *fmr_config_settings(const fmr_config *cfg);
 
 /* Names for enum values, as written in the YAML. */
