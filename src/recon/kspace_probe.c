@@ -163,19 +163,6 @@ static int helper_start(const char *path, fmr_err *err) {
   return 0;
 }
 
-static const char *signal_name(int sig) {
-  switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    case SIGABRT: return "SIGABRT";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    default: return "a signal";
-  }
-}
-
 int fmr_kspace_probe(const char *path, const fmr_limits *limits, fmr_err *err) {
   if (!path) return fmr_err_set(err, FMR_EINVAL, "fmr_kspace_probe: no path");
   size_t plen = strlen(path);
@@ -230,7 +217,7 @@ int fmr_kspace_probe(const char *path, const fmr_limits *limits, fmr_err *err) {
                        lim->probe_seconds);
   if (w == pid && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
     return fmr_err_set(err, FMR_EHDF5, "%s: the HDF5 library crashed (%s) while reading its "
-                       "metadata", path, signal_name(WTERMSIG(status)));
+                       "metadata", path, fmr_signal_name(WTERMSIG(status)));
   if (w == pid && WIFEXITED(status))
     return fmr_err_set(err, FMR_EHDF5, "%s: the input probe ended (status %d) without a "
                        "verdict while reading its metadata", path, WEXITSTATUS(status));

@@ -132,7 +132,7 @@ double fmr_percentile_f32(float *scratch, size_t n, double q) {
 
 /* Floats as unsigned keys in the same order (the usual IEEE trick: flip every bit of a negative,
  * the sign bit of a positive). Only -0 < +0 differs from float order, and the two are equal values,
- * so the order statistics' values are the same. Callers have ruled NaN out. */
+ * so the order statistics' values are the same. NaN gets a key too; callers select nothing then. */
 static uint32_t order_key(float f) {
   uint32_t u;
   memcpy(&u, &f, sizeof u);
@@ -158,11 +158,21 @@ static size_t bucket_of_rank(const size_t *hist, size_t k, size_t *below) {
 
 /* The k-th and (k+1)-th smallest of v without reordering it: one counting pass over the keys' top
  * 16 bits, then selection among the few values of one bucket. The volume's P(99.9) is the scaling
- * step's only order statistic; a full introselect over a copy of the stack cost ~8x this. */
-static int kth_pair_f32(const float *v, size_t n, size_t k, float *lo, float *hi) {
+ * step's only order statistic; a full introselect over a copy of the stack cost ~8x this. The
+ * counting pass also finds NaN (*nan set, nothing selected): no separate pass over the stack. */
+static int kth_pair_f32(const float *v, size_t n, size_t k, float *lo, float *hi, int *nan) {
   size_t *hist = calloc(NBUCKETS, sizeof *hist);
   if (!hist) return FMR_ENOMEM;
-  for (size_t x = 0; x < n; x++) hist[order_key(v[x]) >> (32 - BUCKET_BITS)]++;
+  int any_nan = 0;
+  for (size_t x = 0; x < n; x++) {
+    any_nan |= isnan(v[x]) != 0;
+    hist[order_key(v[x]) >> (32 - BUCKET_BITS)]++;
+  }
+  *nan = any_nan;
+  if (any_nan) {
+    free(hist);
+    return 0;
+  }
   size_t below = 0, below_next = 0;
   size_t b = bucket_of_rank(hist, k, &below);
   size_t b_next = k + 1 < n ? bucket_of_rank(hist, k + 1, &below_next) : b;
@@ -195,10 +205,10 @@ int fmr_percentile_f32_of(const float *v, size_t n, double q, double *p) {
   double t;
   *p = NAN;
   if (!v || n == 0 || virtual_index(n, q, &i, &t)) return 0;
-  for (size_t x = 0; x < n; x++)
-    if (isnan(v[x])) return 0;
   float lo, hi;
-  if (kth_pair_f32(v, n, i, &lo, &hi)) return FMR_ENOMEM;
+  int nan = 0;
+  if (kth_pair_f32(v, n, i, &lo, &hi, &nan)) return FMR_ENOMEM;
+  if (nan) return 0;
   float d = hi - lo; /* float32 subtraction, as numpy does it on float32 data */
   *p = lerp((double)lo, (double)hi, (double)d, t);
   return 0;

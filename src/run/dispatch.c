@@ -65,11 +65,6 @@ static void install_signal_handlers(void) {
   sigaction(SIGINT, &sa, NULL);
 }
 
-static const char *signal_name(int sig) {
-  return sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : sig == SIGINT ? "SIGINT"
-                                                                                 : "a signal";
-}
-
 /* PH_STORAGE is no phase: FMR_TEST_FAIL_PHASE=storage:<rank> makes that rank's first volume
  * report an output storage fault, as the pipeline does when the disk fills. */
 typedef enum {
@@ -221,7 +216,7 @@ static void check_signal(coord *c) {
   if (stop_signal && c->stop < FMR_EXIT_INTERRUPTED) {
     if (!c->d->stop_sig) c->d->stop_sig = stop_signal;
     char why[64];
-    snprintf(why, sizeof why, "received %s", signal_name(stop_signal));
+    snprintf(why, sizeof why, "received %s", fmr_signal_name(stop_signal));
     stop_handout(c, FMR_EXIT_INTERRUPTED, why, c->d->rank);
   }
 }
@@ -332,7 +327,8 @@ static int serve(coord *c) {
     char why[FMR_ERR_MSG_MAX + 64];
     if (interrupted) {
       if (!c->d->stop_sig) c->d->stop_sig = interrupted;
-      snprintf(why, sizeof why, "rank %d received %s", st.MPI_SOURCE, signal_name(interrupted));
+      snprintf(why, sizeof why, "rank %d received %s", st.MPI_SOURCE,
+               fmr_signal_name(interrupted));
       stop_handout(c, FMR_EXIT_INTERRUPTED, why, st.MPI_SOURCE);
     }
     int answer = 1;
@@ -465,7 +461,7 @@ static void worker_hook(void *ctx) {
   if (!stop_signal || w->sent) return;
   w->sent = 1;
   FMR_LOG(FMR_LOG_INFO, "received %s: finishing this volume, then stopping",
-          signal_name(stop_signal));
+          fmr_signal_name(stop_signal));
   if (send_done(w->d, 'N', -1, 0, 0, NULL, NULL))
     FMR_LOG(FMR_LOG_WARN, "could not tell rank 0 of the signal");
 }
@@ -811,7 +807,7 @@ static void final_log(const dispatch *d, const fmr_plan *plan, fmr_record *const
     snprintf(shard, sizeof shard, "--shard %zu/%zu ", opts->shard_index, opts->shard_count);
   if (remaining) {
     const char *why = status == FMR_EXIT_STORAGE ? "the output storage failed"
-                      : d->stop_sig              ? signal_name(d->stop_sig)
+                      : d->stop_sig              ? fmr_signal_name(d->stop_sig)
                                                  : "a rank failed";
     FMR_LOG(FMR_LOG_WARN,
             "stopped (%s): %zu of %zu volumes remain (%zu ok, %zu failed, %zu missing); "
@@ -897,7 +893,7 @@ static int write_outputs(const dispatch *d, const fmr_plan *plan, fmr_record *co
     }
   }
   fmr_run_summary s = {d->size, fmr_monotonic_seconds() - t0,
-                       d->stop_sig ? signal_name(d->stop_sig) : NULL,
+                       d->stop_sig ? fmr_signal_name(d->stop_sig) : NULL,
                        status == FMR_EXIT_STORAGE, d->opts->shard_index, d->opts->shard_count,
                        d->opts->merge, shards, waits, rss};
   if (fmr_report_write_run(plan, records, timing, &s, &err))

@@ -1,5 +1,6 @@
 #include "fmr/util/error.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,4 +51,19 @@ int fmr_err_prefix(fmr_err *err, const char *fmt, ...) {
   memcpy(err->msg, prefix, plen);
   err->msg[plen + olen] = '\0';
   return err->code;
+}
+
+const char *fmr_signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGKILL: return "SIGKILL";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGABRT: return "SIGABRT";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    default: return "a signal";
+  }
 }

@@ -49,6 +49,9 @@ typedef struct fmr_err {
 /* The static message for a code ("unknown error" for anything else). */
 const char *fmr_strerror(int code);
 
+/* A signal's name for messages ("SIGTERM"), or "a signal" for one not named here. */
+const char *fmr_signal_name(int sig);
+
 /* Clear an error record (code 0, empty message). */
 void fmr_err_clear(fmr_err *err);
 
