@@ -1,7 +1,8 @@
 /* Per-volume HDF5 label-mask files (SPEC 6).
  *
  * Layout (read with h5py as f["mask"][:] and f["mask"].attrs[...]):
- *   /mask  (slices, h, w) uint8/16/32/64 little-endian, chunks of one slice, shuffle + gzip 4.
+ *   /mask  (slices, h, w) uint8/16/32/64 little-endian, chunks of one slice, shuffle + gzip 4;
+ *          only labelled slices' chunks are stored, the rest read as the fill value 0.
  *   Attributes of /mask (all strings are variable-length UTF-8, so h5py returns str):
  *     labels           string[nvocab]  the vocabulary; bit k of a pixel <-> labels[k]
  *     bit_order        string          how to read a pixel (see BIT_ORDER below)
@@ -26,6 +27,26 @@
   "bit k (value 1 << k) of a pixel is set when the pixel lies inside at least one box of "   \
   "labels[k]"
 #define GZIP_LEVEL 4
+
+uint64_t fmr_mask_slice_bits(const void *mask, size_t pixel_bytes, size_t plane, size_t s) {
+  uint64_t b = 0;
+  /* One loop per width, so each vectorises. */
+#define OR_LOOP(T)                                  \
+  do {                                              \
+    const T *p = (const T *)mask + s * plane;       \
+    T acc = 0;                                      \
+    for (size_t i = 0; i < plane; i++) acc |= p[i]; \
+    b = acc;                                        \
+  } while (0)
+  switch (pixel_bytes) {
+    case 1: OR_LOOP(uint8_t); break;
+    case 2: OR_LOOP(uint16_t); break;
+    case 4: OR_LOOP(uint32_t); break;
+    default: OR_LOOP(uint64_t); break;
+  }
+#undef OR_LOOP
+  return b;
+}
 
 static int h5fail(fmr_err *err, const char *path, const char *what) {
   return fmr__h5_fail(err, FMR_EHDF5, path, "cannot write mask: %s", what);
@@ -111,9 +132,25 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
     rc = h5fail(err, path, "dataset");
     goto done;
   }
-  if (H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, m->mask) < 0) {
-    rc = h5fail(err, path, "write pixels");
-    goto done;
+  /* Labelled slices only: a knee volume labels a few of its ~36, and shuffling and deflating
+   * the rest's zeros was most of this writer's time. */
+  {
+    hsize_t one[3] = {1, dims[1], dims[2]};
+    hid_t ms = H5Screate_simple(3, one, NULL);
+    size_t plane = m->h * m->w;
+    int bad = ms < 0;
+    for (size_t s = 0; s < m->slices && !bad; s++) {
+      if (!fmr_mask_slice_bits(m->mask, m->pixel_bytes, plane, s)) continue;
+      hsize_t start[3] = {(hsize_t)s, 0, 0};
+      bad = H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, one, NULL) < 0 ||
+            H5Dwrite(dset, mem_type, ms, space, H5P_DEFAULT,
+                     (const unsigned char *)m->mask + s * plane * m->pixel_bytes) < 0;
+    }
+    if (ms >= 0) (void)H5Sclose(ms);
+    if (bad) {
+      rc = h5fail(err, path, "write pixels");
+      goto done;
+    }
   }
 
   /* An empty vocabulary still gets a (zero-length) "labels" attribute: its absence would look

@@ -150,6 +150,47 @@ static int copy_volume_data(hid_t src, const char *name, hid_t dst, hid_t mtype,
   return rc;
 }
 
+/* The mask, slice by slice, of the labelled slices only (slice_label_bits != 0): the others are
+ * all zero and are left unwritten, so they read as the zeros a fresh file holds there (contiguous,
+ * allocated early, never filled: the same bytes as writing them). recon/<name>.h5 stores only
+ * those slices too (export/dataset_vol.c). */
+static int copy_mask_slices(hid_t src, hid_t dst, hid_t mtype, size_t bytes, size_t slices,
+                            size_t h, size_t w) {
+  uint64_t *bits = malloc((slices ? slices : 1) * sizeof *bits);
+  void *buf = malloc(h * w * bytes);
+  hid_t sd = -1, ss = -1, ds = -1, ms = -1;
+  int rc = FMR_EHDF5;
+  hsize_t one[3] = {1, h, w};
+  if (!bits || !buf) {
+    rc = FMR_ENOMEM;
+    goto done;
+  }
+  if (read_u_dataset(src, "slice_label_bits", H5T_NATIVE_UINT64, slices, bits) < 0 ||
+      (sd = H5Dopen2(src, "mask", H5P_DEFAULT)) < 0 || (ss = H5Dget_space(sd)) < 0 ||
+      H5Sget_simple_extent_npoints(ss) != (hssize_t)(slices * h * w) ||
+      (ds = H5Dget_space(dst)) < 0 || (ms = H5Screate_simple(3, one, NULL)) < 0)
+    goto done;
+  rc = 0;
+  for (size_t s = 0; s < slices && !rc; s++) {
+    if (!bits[s]) continue;
+    hsize_t start[3] = {s, 0, 0};
+    if (H5Sselect_hyperslab(ss, H5S_SELECT_SET, start, NULL, one, NULL) < 0 ||
+        H5Dread(sd, mtype, ms, ss, H5P_DEFAULT, buf) < 0)
+      rc = FMR_EHDF5;
+    else if (H5Sselect_hyperslab(ds, H5S_SELECT_SET, start, NULL, one, NULL) < 0 ||
+             H5Dwrite(dst, mtype, ms, ds, H5P_DEFAULT, buf) < 0)
+      rc = FMR_ESTORAGE;
+  }
+done:
+  if (ms >= 0) H5Sclose(ms);
+  if (ds >= 0) H5Sclose(ds);
+  if (ss >= 0) H5Sclose(ss);
+  if (sd >= 0) H5Dclose(sd);
+  free(buf);
+  free(bits);
+  return rc;
+}
+
 static int build_h5(MPI_Comm comm, int rank, int size, const fmr_dataset_input *in,
                     const char *tmp, const tables *t, uint64_t total_rows, fmr_err *err) {
   int rc = 0, local = 0;
@@ -249,8 +290,8 @@ static int build_h5(MPI_Comm comm, int rank, int size, const fmr_dataset_input *
     }
     local = copy_volume_data(src, "reconstruction", recon[i], H5T_NATIVE_FLOAT, 4, n);
     if (!local && v->mask_pixel_bytes)
-      local = copy_volume_data(src, "mask", mask[i], fmr__mask_mem_type(v->mask_pixel_bytes),
-                               v->mask_pixel_bytes, n);
+      local = copy_mask_slices(src, mask[i], fmr__mask_mem_type(v->mask_pixel_bytes),
+                               v->mask_pixel_bytes, v->attrs.slices, v->attrs.h, v->attrs.w);
     H5Fclose(src);
     if (local)
       fmr_err_set(err, local, "%s: copying into %s failed (%s): %s", v->file, tmp,

@@ -275,8 +275,11 @@ class AnnotationOutputsTest(unittest.TestCase):
                         labels = [s.decode() if isinstance(s, bytes) else s
                                   for s in f["mask"].attrs["labels"]]
                         self.assertEqual(labels, run["vocab"])
+                        stored = f["mask"].id.get_num_chunks()
                     ref = self.reference(run, name, v["slices"])
                     np.testing.assert_array_equal(mask, ref, err_msg=name)
+                    # Only the labelled slices' chunks are stored; the rest read as fill 0.
+                    self.assertEqual(stored, int(ref.reshape(ref.shape[0], -1).any(1).sum()), name)
                     # The annotation kinds (the ML files, recon/ and nifti/, are it.ml_*'s).
                     kinds = {o["kind"]: o["path"] for o in v["outputs"]
                              if o["kind"] in ("mask", "seg", "preview")}

@@ -232,6 +232,13 @@ class MlOutputsTest(unittest.TestCase):
                         np.testing.assert_array_equal(g["mask"][()], want, err_msg=name)
                         bits = np.bitwise_or.reduce(want.reshape(want.shape[0], -1), axis=1)
                         np.testing.assert_array_equal(mine["label_bits"], bits.astype(np.uint64))
+                        # recon/<name>.h5 keeps the labelled slices' chunks only (fill 0 for the
+                        # rest), and dataset.h5 gets the same pixels from it.
+                        with h5py.File(os.path.join(self.out[anatomy], "recon", name + ".h5"),
+                                       "r") as pv:
+                            np.testing.assert_array_equal(pv["mask"][()], want, err_msg=name)
+                            self.assertEqual(pv["mask"].id.get_num_chunks(),
+                                             int((bits != 0).sum()), name)
                     else:
                         self.assertNotIn("mask", g)
                         self.assertTrue((mine["label_bits"] == 0).all())

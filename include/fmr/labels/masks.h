@@ -3,6 +3,7 @@
 #define FMR_MASKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fmr/util/error.h"
 
@@ -22,12 +23,19 @@ typedef struct fmr_mask_file {
   const char *const *vocab;   /* label k <-> bit k */
 } fmr_mask_file;
 
+/* The OR of slice s's pixels (plane = h*w of them, pixel_bytes 1/2/4/8): the label bits present
+ * on the slice, 0 for a slice without labels. */
+uint64_t fmr_mask_slice_bits(const void *mask, size_t pixel_bytes, size_t plane, size_t s);
+
 /* Write dataset "mask" (slices, h, w) with attributes naming the vocabulary (vlen string array
- * "labels"), frame, orientation and volume, gzip-compressed in per-slice chunks. Deterministic
+ * "labels"), frame, orientation and volume, gzip-compressed in per-slice chunks, of which only
+ * the labelled slices' are stored: an unlabelled slice's chunk is never allocated and reads as
+ * the fill value 0. Deterministic
  * bytes (no timestamps in object headers). The caller writes to a temporary name and renames.
  *
  * File layout (h5py: f["mask"][:], f["mask"].attrs["labels"]):
- *   /mask  (slices, h, w) uint8/16/32/64 little-endian; chunks (1, h, w); shuffle + gzip level 4.
+ *   /mask  (slices, h, w) uint8/16/32/64 little-endian; chunks (1, h, w); shuffle + gzip level 4;
+ *          chunks of all-zero slices not stored (fill value 0).
  *   All attributes are on the dataset /mask (none on the root); strings are variable-length UTF-8
  *   (h5py returns str):
  *     labels           string[nvocab]  vocabulary in order; bit k of a pixel <-> labels[k]
