@@ -216,6 +216,7 @@ int fmr_store_stage(const fmr_store *s, const char *rel, fmr_stage *st, fmr_err 
   if (!rc) rc = fmr_tmp_path(st->final, st->tmp, sizeof st->tmp, err);
   if (!rc) rc = mkdir_parent(st->final, err);
   st->hash_seconds = st->sync_seconds = 0;
+  st->defer_dir_sync = 0;
   errno = 0; /* what abandon reads is the writer's */
   return rc;
 }
@@ -234,12 +235,19 @@ int fmr_store_commit(const fmr_store *s, fmr_stage *st, uint64_t *bytes, char sh
     unlink(st->tmp);
     return fmr_errno_is_storage(e) ? fmr_err_sys(err, e, "%s", st->final) : rc;
   }
-  rc = fmr_commit_file(st->tmp, st->final, err);
+  rc = st->defer_dir_sync ? fmr_commit_file_nodirsync(st->tmp, st->final, err)
+                          : fmr_commit_file(st->tmp, st->final, err);
   st->sync_seconds = fmr_monotonic_seconds() - t1;
   if (rc) return rc;
   if (bytes) *bytes = n;
   if (sha256) memcpy(sha256, sha, 65);
   return 0;
+}
+
+int fmr_store_sync_dir(const fmr_store *s, const char *rel, fmr_err *err) {
+  char path[PATH_MAX];
+  int rc = join(s, rel, path, err);
+  return rc ? rc : fmr_sync_parent_dir(path, err);
 }
 
 int fmr_store_abandon(const fmr_store *s, fmr_stage *st, int rc, fmr_err *err) {

@@ -3,6 +3,7 @@
  * classification) is written once, in fmr__write_outputs. Adding a kind: one row in the store's
  * kind table (its path rule), one writer and one row here. */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,7 +220,24 @@ int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed) {
   return 0;
 }
 
-int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
+/* One fsync per folder, not per file: a folder's files are renamed in one after another, then
+ * the folder is synced once when the next output goes elsewhere (36 DICOM files, one sync), and
+ * always before the record that makes them count is committed. */
+static int sync_pending(fmr__vol *v, char pending[PATH_MAX], fmr_err *err) {
+  if (!pending[0]) return 0;
+  double t0 = fmr_monotonic_seconds();
+  int rc = fmr_store_sync_dir(v->store, pending, err);
+  v->times->seconds[FMR_STAGE_COMMIT] += fmr_monotonic_seconds() - t0;
+  pending[0] = '\0';
+  return rc;
+}
+
+static size_t dir_len(const char *rel) {
+  const char *slash = strrchr(rel, '/');
+  return slash ? (size_t)(slash - rel) : 0;
+}
+
+static int write_all(fmr__vol *v, char pending[PATH_MAX], fmr_err *err) {
   for (size_t i = 0; i < sizeof writers / sizeof *writers; i++) {
     const writer *wr = &writers[i];
     if (!wanted(wr, v->cfg, v->task->reviewed)) continue;
@@ -231,8 +249,12 @@ int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
       char rel[PATH_MAX], sha[65];
       uint64_t bytes = 0;
       rc = fmr_store_path(wr->kind, v->task->name, k, rel, sizeof rel, err);
+      if (!rc && pending[0] &&
+          (dir_len(pending) != dir_len(rel) || strncmp(pending, rel, dir_len(rel)) != 0))
+        rc = sync_pending(v, pending, err);
       if (!rc) rc = fmr_store_stage(v->store, rel, &st, err);
       if (rc) return rc;
+      st.defer_dir_sync = 1;
       double t0 = fmr_monotonic_seconds();
       rc = wr->write(v, k, st.tmp, err);
       v->times->seconds[wr->stage] += fmr_monotonic_seconds() - t0;
@@ -241,9 +263,16 @@ int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
       v->times->seconds[FMR_STAGE_HASH] += st.hash_seconds;
       v->times->seconds[FMR_STAGE_COMMIT] += st.sync_seconds;
       if (rc) return rc;
+      snprintf(pending, PATH_MAX, "%s", rel);
       if (fmr_record_add_output(v->rec, rel, wr->kind, bytes, sha))
         return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
     }
   }
   return 0;
+}
+
+int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
+  char pending[PATH_MAX] = "";
+  int rc = write_all(v, pending, err);
+  return rc ? rc : sync_pending(v, pending, err); /* a failed volume's outputs are removed */
 }

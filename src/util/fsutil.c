@@ -160,7 +160,7 @@ static int fsync_path(const char *path, int directory) {
   return rc;
 }
 
-int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err) {
+int fmr_commit_file_nodirsync(const char *tmp_path, const char *final_path, fmr_err *err) {
   if (fsync_path(tmp_path, 0) != 0) {
     int e = errno;
     unlink(tmp_path);
@@ -171,6 +171,15 @@ int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err) 
     unlink(tmp_path);
     return fmr_err_sys(err, e, "%s: cannot rename into place", final_path);
   }
+  return 0;
+}
+
+int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err) {
+  int rc = fmr_commit_file_nodirsync(tmp_path, final_path, err);
+  return rc ? rc : fmr_sync_parent_dir(final_path, err);
+}
+
+int fmr_sync_parent_dir(const char *final_path, fmr_err *err) {
   char dir[PATH_MAX];
   const char *slash = strrchr(final_path, '/');
   if (slash) {

@@ -8,12 +8,15 @@
  *   FMR_FAILIO_ERRNO  ENOSPC | EDQUOT | EROFS | EIO | EFBIG  (default ENOSPC)
  *   FMR_FAILIO_UNDER  only calls on files whose path starts with this (default: every file)
  *   FMR_FAILIO_STICKY 1: every matching call from the Nth on fails (a disk that stays full)
+ *   FMR_FAILIO_LOG    a file: each fsync under FMR_FAILIO_UNDER appends its path there, in call
+ *                     order (FMR_FAILIO_N=0 fails none), for tests of what is synced when
  *
  * Counting is per process. write() is matched through /proc/self/fd, so stdout and stderr are only
  * counted when FMR_FAILIO_UNDER is unset. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +44,30 @@ static int under(const char *path) {
   return !dir || (path && strncmp(path, dir, strlen(dir)) == 0);
 }
 
+static int fd_path(int fd, char *path, size_t size) {
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, size - 1);
+  if (n <= 0) return -1;
+  path[n] = '\0';
+  return 0;
+}
+
 static int fd_under(int fd) {
   if (!getenv("FMR_FAILIO_UNDER")) return 1;
-  char link[64], path[4096];
-  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, path, sizeof path - 1);
-  if (n <= 0) return 0;
-  path[n] = '\0';
-  return under(path);
+  char path[4096];
+  return fd_path(fd, path, sizeof path) == 0 && under(path);
+}
+
+/* libc's own write inside dprintf is not interposed, so this does not count itself. */
+static void log_call(int fd) {
+  const char *log = getenv("FMR_FAILIO_LOG");
+  char path[4096];
+  if (!log || fd_path(fd, path, sizeof path) != 0 || !under(path)) return;
+  int l = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (l < 0) return;
+  dprintf(l, "%s\n", path);
+  close(l);
 }
 
 /* Count a matching call; 1 when this one must fail. */
@@ -83,6 +102,7 @@ ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
 int fsync(int fd) {
   static int (*real)(int);
   if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+  log_call(fd);
   if (want("fsync") && fd_under(fd) && strike()) {
     errno = chosen_errno();
     return -1;

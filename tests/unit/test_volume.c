@@ -15,6 +15,7 @@
 #include "fmr/input/config.h"
 #include "fmr/labels/annotations.h"
 #include "fmr/output/manifest.h"
+#include "fmr/output/store.h"
 #include "fmr/pipeline/volume.h"
 #include "fmr/synth/synth.h"
 #include "fmr/util/fsutil.h"
@@ -383,6 +384,9 @@ static void test_shim(const char *self) {
   } cases[] = {
       {"write", "4", "EIO", "Input/output error"},
       {"fsync", "3", "EDQUOT", "Disk quota exceeded"},
+      /* The DICOM folder's one fsync, after its SLICES files (the attempts marker's file and
+       * folder come first): the volume still fails as a storage fault, nothing kept. */
+      {"fsync", "6", "EIO", "Input/output error"},
       {"rename", "5", "ENOSPC", "No space left on device"},
       {"write", "1", "EROFS", "Read-only file system"},
       {"pwrite", "1", "EIO", "Input/output error"}, /* HDF5's first write of the mask */
@@ -400,6 +404,55 @@ static void test_shim(const char *self) {
     CHECK_INT_EQ(run(cmd, out, sizeof out), 0);
     after_fault(outdir, out, cases[i].words);
   }
+}
+
+/* What is synced, in order: every output once, each output folder once after its last file (not
+ * once per file: 36 DICOM files, one folder fsync), all of them before the volume's record. */
+static void test_sync_order(const char *self) {
+  char outdir[600], log[700], cmd[2048], out[4096];
+  snprintf(outdir, sizeof outdir, "%s/syncs", base);
+  snprintf(log, sizeof log, "%s/syncs.log", base);
+  snprintf(cmd, sizeof cmd,
+           "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 "
+           "LD_PRELOAD='%s' FMR_FAILIO_OP=fsync FMR_FAILIO_N=0 FMR_FAILIO_LOG='%s' "
+           "FMR_FAILIO_UNDER='%s' '%s' --child '%s' '%s'",
+           FMR_FAILIO_SHIM, log, outdir, self, base, outdir);
+  CHECK_INT_EQ(run(cmd, out, sizeof out), 0);
+  CHECK(strstr(out, "rc=0 status=ok") != NULL);
+  FILE *f = fopen(log, "r");
+  CHECK(f != NULL);
+  if (!f) return;
+  char line[4096], dicom_dir[700], rec[700];
+  snprintf(dicom_dir, sizeof dicom_dir, "%s/dicom/" VOL, outdir);
+  snprintf(rec, sizeof rec, "%s/" FMR_STORE_STATE_DIR "/records/" VOL ".json" FMR_TMP_SUFFIX,
+           outdir);
+  int n = 0, dicom_files = 0, dicom_dir_at = -1, dicom_dir_syncs = 0, last_file_at = -1;
+  int record_at = -1, folders = 0, last_folder_at = -1;
+  const char *kinds[] = {"/masks", "/seg", "/preview", "/recon"};
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    if (strcmp(line, dicom_dir) == 0) {
+      dicom_dir_syncs++;
+      dicom_dir_at = n;
+    } else if (strncmp(line, dicom_dir, strlen(dicom_dir)) == 0) {
+      dicom_files++;
+      last_file_at = n;
+    } else if (strcmp(line, rec) == 0) {
+      record_at = n;
+    }
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+      char d[700];
+      snprintf(d, sizeof d, "%s%s", outdir, kinds[k]);
+      if (strcmp(line, d) == 0) folders++, last_folder_at = n;
+    }
+    n++;
+  }
+  fclose(f);
+  CHECK_INT_EQ(dicom_files, SLICES);
+  CHECK_INT_EQ(dicom_dir_syncs, 1);
+  CHECK(dicom_dir_at > last_file_at);
+  CHECK_INT_EQ(folders, 4); /* masks, seg, preview, recon: once each */
+  CHECK(record_at > dicom_dir_at && record_at > last_folder_at);
 }
 
 static void test_full_disk(const char *self) {
@@ -437,6 +490,7 @@ int main(int argc, char **argv) {
   make_input();
   test_volume();
   test_shim(self);
+  test_sync_order(self);
   test_full_disk(self);
   char cmd[700], out[256];
   snprintf(cmd, sizeof cmd, "umount '%s/tmpfs' 2>/dev/null; rm -rf '%s'", base, base);

@@ -70,12 +70,16 @@ typedef struct fmr_stage {
   char tmp[PATH_MAX];   /* where the writer writes */
   double hash_seconds;  /* set by fmr_store_commit: reading the file back for its SHA-256 */
   double sync_seconds;  /* set by fmr_store_commit: fsync, rename, fsync of the folder */
+  int defer_dir_sync;   /* set by the caller: leave the folder's fsync to fmr_store_sync_dir */
 } fmr_stage;
 
 /* Make the folder and the names for writing `rel`; the writer then writes st->tmp. */
 int fmr_store_stage(const fmr_store *s, const char *rel, fmr_stage *st, fmr_err *err);
 /* Hash the staged file once, fsync, rename into place, fsync the folder. bytes/sha256 may be NULL.
  * On failure nothing is left at either name. */
+/* With st->defer_dir_sync the folder is not synced: the caller calls fmr_store_sync_dir once for
+ * the folder after its last file, before the record that makes them count. */
+int fmr_store_sync_dir(const fmr_store *s, const char *rel, fmr_err *err);
 int fmr_store_commit(const fmr_store *s, fmr_stage *st, uint64_t *bytes, char sha256[65],
                      fmr_err *err);
 /* The writer failed with rc: remove the temporary and return rc, or FMR_ESTORAGE (message

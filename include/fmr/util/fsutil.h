@@ -40,6 +40,11 @@ int fmr_write_file(const char *path, const void *data, size_t len, fmr_err *err)
 /* fsync the temporary, rename it onto final_path, fsync the directory. On failure the temporary
  * is removed. */
 int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err);
+/* The same without the directory's fsync, for a caller that commits many files into one folder
+ * and then calls fmr_sync_parent_dir once, before anything that says the files are complete. */
+int fmr_commit_file_nodirsync(const char *tmp_path, const char *final_path, fmr_err *err);
+/* fsync the folder holding `path` (best effort where the file system refuses directory fsync). */
+int fmr_sync_parent_dir(const char *path, fmr_err *err);
 
 /* Write a buffer atomically (temporary + write + fsync + rename + directory fsync). */
 int fmr_write_file_atomic(const char *path, const void *data, size_t len, fmr_err *err);
