@@ -109,8 +109,11 @@ class SlurmTest(unittest.TestCase):
         data = os.path.join(tmp, "data")
         ft.run([cls.bin, "synth", "--anatomy", "knee", "--out", os.path.join(data, "small"),
                 "--names", "file1000001", "--slices", "8", "--size", "320x320", "--coils", "1"])
+        # "big" spends its time transforming (8 coils) rather than writing: once unlabelled mask
+        # slices stopped being stored, one coil made 800 volumes (the cap below, for disk) finish
+        # before Slurm's time-limit warning.
         ft.run([cls.bin, "synth", "--anatomy", "knee", "--out", os.path.join(data, "big"),
-                "--names", "file1000001", "--slices", "24", "--size", "320x320", "--coils", "1"])
+                "--names", "file1000001", "--slices", "24", "--size", "320x320", "--coils", "8"])
         cls.data = data
 
     @classmethod
@@ -306,7 +309,7 @@ class SlurmTest(unittest.TestCase):
     def test_two_jobs_on_one_output_directory(self):
         """The second job on the same config refuses at once (start-up status 2) and names the
         first, which completes all ok. One task each, so both run at once on the two cores."""
-        names = [f"file{1003001 + i}" for i in range(25)]
+        names = [f"file{1003001 + i}" for i in range(60)]  # long enough to outlast sbatch's start
         indir, fl = self.dataset("big", names, "lock")
         cfg = self.config(os.path.join(self.sub, "lock"), indir, fl)
         script = os.path.join(self.jobs, "fastmri-regen.sbatch")
