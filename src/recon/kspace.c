@@ -30,6 +30,9 @@ struct fmr_kspace {
   hid_t rss, esc; /* stored reconstructions, H5I_INVALID_HID when absent */
   fmr_kspace_info info;
   fmr_limits lim; /* what this file may make us allocate (fmr_kspace_open_limited) */
+  /* Byte offset of slice 0 when a slice's file bytes are exactly what the HDF5 read would put in
+   * memory (see find_raw_layout); 0: they are not, only HDF5 reads this file. */
+  uint64_t raw_offset;
 };
 
 /* ---- HDF5 error handling ------------------------------------------------------------------------ */
@@ -694,6 +697,36 @@ static int check_header(fmr_kspace *ks, fmr_err *err) {
   return rc;
 }
 
+/* k-space whose bytes may be read without HDF5: one contiguous, allocated block in this file (not
+ * external), member r at byte 0 and i at byte 4 of an 8-byte element (check_kspace already found
+ * both float32 LE), and a little-endian host, so HDF5's read would be a plain copy; and the file
+ * is long enough to hold it all, so a short read means the file changed under us. Anything else
+ * (chunked, compressed, padded, truncated) keeps raw_offset 0 and is read by HDF5 only. Never an
+ * error: this only decides which of two equal reads is used. */
+static void find_raw_layout(fmr_kspace *ks, off_t file_size) {
+  ks->raw_offset = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  hid_t dcpl = H5Dget_create_plist(ks->kspace), type = H5Dget_type(ks->kspace);
+  if (dcpl >= 0 && type >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS &&
+      H5Pget_external_count(dcpl) == 0 && H5Tget_size(type) == sizeof(float complex)) {
+    int ir = H5Tget_member_index(type, "r"), ii = H5Tget_member_index(type, "i");
+    haddr_t off = H5Dget_offset(ks->kspace);
+    const fmr_kspace_info *in = &ks->info;
+    uint64_t bytes = (uint64_t)in->slices * in->coils * in->H * in->W * sizeof(float complex);
+    if (ir >= 0 && ii >= 0 && H5Tget_member_offset(type, (unsigned)ir) == 0 &&
+        H5Tget_member_offset(type, (unsigned)ii) == sizeof(float) && off != HADDR_UNDEF &&
+        off > 0 && file_size > 0 && (uint64_t)off <= (uint64_t)file_size &&
+        bytes <= (uint64_t)file_size - (uint64_t)off)
+      ks->raw_offset = (uint64_t)off;
+  }
+  if (type >= 0) H5Tclose(type);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  (void)H5Eclear2(H5E_DEFAULT);
+#else
+  (void)file_size;
+#endif
+}
+
 /* ---- public ------------------------------------------------------------------------------------- */
 
 static int open_checked(fmr_kspace *ks, fmr_err *err) {
@@ -730,6 +763,7 @@ static int open_checked(fmr_kspace *ks, fmr_err *err) {
   }
   if ((rc = check_kspace(ks, err)) < 0) goto done;
   if ((rc = kspace_chunk_cache(ks, err)) < 0) goto done;
+  find_raw_layout(ks, st.st_size);
 
   ks->ctype = H5Tcreate(H5T_COMPOUND, sizeof(float complex));
   if (ks->ctype < 0 || H5Tinsert(ks->ctype, "r", 0, H5T_NATIVE_FLOAT) < 0 ||
@@ -998,6 +1032,15 @@ int fmr_kspace_slice_extents(fmr_kspace *ks, size_t slice, const char *recon,
 }
 
 const char *fmr_kspace_path(const fmr_kspace *ks) { return ks->path; }
+
+int fmr_kspace_raw_slice(const fmr_kspace *ks, size_t slice, fmr_kspace_extent *ext) {
+  if (!ks || !ks->raw_offset || slice >= ks->info.slices) return 0;
+  const fmr_kspace_info *in = &ks->info;
+  uint64_t per = (uint64_t)in->coils * in->H * in->W * sizeof(float complex);
+  ext->offset = ks->raw_offset + (uint64_t)slice * per;
+  ext->length = per;
+  return 1;
+}
 
 int fmr_kspace_read_recon(fmr_kspace *ks, const char *dataset, size_t slice, float *buf,
                           fmr_err *err) {

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fmr/recon/header.h"
 #include "fmr/recon/kspace.h"
@@ -39,6 +40,9 @@ struct fmr_recon {
   size_t coils, H, W;
   float complex *buf;  /* caller fills this with one slice, [coil][row][col] */
   float complex *work; /* forward only: the ifftshifted copy the 2-D plan runs on */
+  float complex *own;  /* the buffer the plans were made on (freed with r) */
+  float complex *spare; /* the other of the two inputs while a spare is held, else NULL */
+  void *spare_map;     /* the spare's own mapping (fmr_recon_spare) */
   fftwf_plan cols;     /* inverse: along H, every column of every coil */
   fftwf_plan rows[ROW_PLANS]; /* inverse: along W, one row of every coil */
   fftwf_plan plan2d;   /* forward */
@@ -66,7 +70,7 @@ static int alloc_recon(size_t coils, size_t H, size_t W, int forward, fmr_recon 
   r->W = W;
   /* fftwf_alloc_complex gives SIMD alignment; plans made on aligned buffers may use SIMD codelets,
    * and every rank then gets the same plan for the same shape. */
-  r->buf = fftwf_alloc_complex(coils * H * W);
+  r->buf = r->own = fftwf_alloc_complex(coils * H * W);
   fmr_advise_huge_pages(r->buf, coils * H * W * sizeof *r->buf);
   if (forward) r->work = fftwf_alloc_complex(coils * H * W);
   if (!r->buf || (forward && !r->work)) {
@@ -180,6 +184,51 @@ void fmr_recon_forward(fmr_recon *r) {
 
 float complex *fmr_recon_input(fmr_recon *r) { return r->buf; }
 
+/* Its own mapping, not the heap: unmapped after each volume, its 28 MB (a knee slice) leave the
+ * resident set while the outputs are written; from malloc they would also move glibc's mmap
+ * threshold and keep later buffers on the heap. Mapped again per volume, its pages are faulted in
+ * by the read-ahead thread (~15 ms for 28 MB, while slice 0 is transformed). Not advised for huge
+ * pages: with THP defrag on madvise, that fault sometimes stalled 20-70 ms in compaction, a wait
+ * of the transforming thread. 2 MiB-aligned all the same, for a kernel that uses them anyway. */
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+float complex *fmr_recon_spare(fmr_recon *r) {
+  if (!r || r->forward) return NULL;
+  if (r->spare) return r->spare;
+  size_t bytes = r->coils * r->H * r->W * sizeof *r->buf;
+  size_t len = bytes + HUGE_ALIGN;
+  unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  unsigned char *a = (unsigned char *)(((uintptr_t)m + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+  if (a > m) munmap(m, (size_t)(a - m));
+  size_t tail = (size_t)(m + len - (a + bytes));
+  if (tail) munmap(a + bytes, tail);
+  /* The plans run on whichever buffer is the input: it must be aligned as the one they were made
+   * on (a mapping is page-aligned, so it is). */
+  if (fftwf_alignment_of((float *)a) != fftwf_alignment_of((float *)r->own)) {
+    munmap(a, bytes);
+    return NULL;
+  }
+  r->spare_map = a;
+  r->spare = (float complex *)a;
+  return r->spare;
+}
+
+void fmr_recon_take_spare(fmr_recon *r) {
+  if (!r || !r->spare) return;
+  float complex *t = r->buf;
+  r->buf = r->spare;
+  r->spare = t;
+}
+
+void fmr_recon_release_spare(fmr_recon *r) {
+  if (!r || !r->spare_map) return;
+  r->buf = r->own;
+  munmap(r->spare_map, r->coils * r->H * r->W * sizeof *r->buf);
+  r->spare_map = NULL;
+  r->spare = NULL;
+}
+
 const char *fmr_recon_source_dataset(fmr_recon_source s) {
   switch (s) {
     case FMR_SOURCE_RSS: return "reconstruction_rss";
@@ -201,7 +250,7 @@ int fmr_recon_slice_timed(fmr_recon *r, size_t h, size_t w, float *out, fmr_reco
                        "%zu image", h, w, H, W);
   float complex *buf = r->buf;
   double t0 = fmr_monotonic_seconds(), t_fft = 0.0;
-  fftwf_execute(r->cols);
+  fftwf_execute_dft(r->cols, buf, buf);
   double t1 = fmr_monotonic_seconds();
   t_fft += t1 - t0;
 
@@ -260,7 +309,8 @@ void fmr_recon_free(fmr_recon **pr) {
     if (r->rows[k]) fftwf_destroy_plan(r->rows[k]);
   if (r->plan2d) fftwf_destroy_plan(r->plan2d);
   if (r->work) fftwf_free(r->work);
-  if (r->buf) fftwf_free(r->buf);
+  fmr_recon_release_spare(r);
+  if (r->own) fftwf_free(r->own);
   free(r);
   *pr = NULL;
 }

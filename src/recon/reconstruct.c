@@ -4,6 +4,7 @@
 #include "fmr/recon/reconstruct.h"
 #include "fmr/util/measure.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
@@ -87,13 +88,16 @@ int fmr_reconstruct_frame(const fmr_kspace_info *info, const fmr_header *hdr,
 }
 
 /* ---- read-ahead ------------------------------------------------------------------------------
- * While slice s is transformed, a thread pulls slice s+1's bytes (ranges from HDF5's layout, looked
- * up on the calling thread) into the page cache, so the HDF5 read of s+1 is a copy from memory.
- * HDF5 here is not thread-safe, so the thread never calls it (nor FFTW): it only pread()s into a
- * small scratch buffer, skipping pages mincore() says are cached already (a warm file costs it
- * almost nothing). Nothing it does can change a result; if it cannot start, slices are simply read
- * as before. No copy of the data is kept, so the read-ahead adds no resident memory but the
- * scratch buffer. */
+ * While slice s is transformed, a thread reads slice s+1. HDF5 here is not thread-safe, so the
+ * thread never calls it (nor FFTW); it only pread()s byte ranges looked up on the calling thread:
+ *  - k-space stored as one plain block (fmr_kspace_raw_slice: the fastMRI files) is read straight
+ *    into the transform's spare input buffer, which then becomes the input (fmr_recon_take_spare):
+ *    the read leaves the transforming thread altogether. The bytes are the ones HDF5 would give;
+ *    if the read comes up short the slice is read by HDF5 as before, which names the problem.
+ *  - anything else (chunked, compressed; the stored image compared with) is only pulled into the
+ *    page cache through a small scratch buffer, skipping pages mincore() says are cached, so the
+ *    HDF5 read of s+1 is a copy from memory.
+ * Nothing the thread does can change a result; if it cannot start, slices are read as before. */
 #define PF_SCRATCH ((size_t)1 << 20)
 
 typedef struct prefetch {
@@ -108,8 +112,27 @@ typedef struct prefetch {
   fmr_kspace_extent *job, *todo; /* posted ranges / the ones being read */
   size_t njob, cap;
   size_t job_slice, done; /* done: slices [0, done) are in the page cache as far as we know */
+  float complex *dst;      /* posted: read job_raw into here (NULL: no raw read) */
+  fmr_kspace_extent job_raw;
+  int raw_rc;              /* slice done - 1 into dst: pf_read_into's result */
   int posted, quit;
 } prefetch;
+
+/* All of [off, off+len) into dst: 0, else the errno of a failed read, or -1 when the file ends
+ * first. */
+static int pf_read_into(prefetch *pf, unsigned char *dst, uint64_t off, uint64_t len) {
+  while (len > 0) {
+    size_t n = len < ((size_t)1 << 30) ? (size_t)len : (size_t)1 << 30;
+    ssize_t got = pread(pf->fd, dst, n, (off_t)off);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return errno ? errno : EIO;
+    if (got == 0) return -1;
+    dst += got;
+    off += (uint64_t)got;
+    len -= (uint64_t)got;
+  }
+  return 0;
+}
 
 static void pf_read_range(prefetch *pf, uint64_t off, uint64_t len) {
   while (len > 0) {
@@ -163,10 +186,18 @@ static void *pf_main(void *arg) {
     pf->todo = pf->job;
     pf->job = t;
     size_t n = pf->njob, slice = pf->job_slice;
+    float complex *dst = pf->dst;
+    fmr_kspace_extent raw = pf->job_raw;
     pf->posted = 0;
     pthread_mutex_unlock(&pf->mu);
-    for (size_t k = 0; k < n; k++) pf_fetch(pf, pf->todo[k].offset, pf->todo[k].length);
+    int raw_rc = dst ? pf_read_into(pf, (unsigned char *)dst, raw.offset, raw.length) : 0;
+    for (size_t k = 0; k < n; k++) {
+      const fmr_kspace_extent *x = &pf->todo[k];
+      if (dst && x->offset >= raw.offset && x->offset - raw.offset < raw.length) continue; /* read */
+      pf_fetch(pf, x->offset, x->length);
+    }
     pthread_mutex_lock(&pf->mu);
+    pf->raw_rc = raw_rc;
     pf->done = slice + 1;
     pthread_cond_broadcast(&pf->cv);
   }
@@ -227,10 +258,12 @@ static void pf_stop(prefetch *pf) {
 
 /* Hand slice s's ranges to the thread (HDF5 lookups here, on the calling thread). A failure only
  * means no read-ahead for this slice. */
-static void pf_post(prefetch *pf, fmr_kspace *ks, size_t s, const char *compare) {
+static void pf_post(prefetch *pf, fmr_kspace *ks, size_t s, const char *compare,
+                    float complex *spare) {
   size_t n = 0;
   fmr_err e;
   pthread_mutex_lock(&pf->mu);
+  pf->dst = spare && fmr_kspace_raw_slice(ks, s, &pf->job_raw) ? spare : NULL;
   /* the thread swaps job and todo only while posted, which is 0 here: job is ours */
   int ok = fmr_kspace_slice_extents(ks, s, compare, pf->job, pf->cap, &n, &e) == 0;
   if (ok && n > pf->cap) {
@@ -251,11 +284,19 @@ static void pf_post(prefetch *pf, fmr_kspace *ks, size_t s, const char *compare)
   pthread_mutex_unlock(&pf->mu);
 }
 
-/* Wait until slice s has been read ahead. */
-static void pf_wait(prefetch *pf, size_t s) {
+/* Wait until slice s has been read ahead: 1 when it was read whole into the spare buffer, 0 when
+ * it is for HDF5 to read, else an error naming the file. HDF5 reads past the end of a file as
+ * zeros, so a file cut short after it was opened must be caught here. */
+static int pf_wait(prefetch *pf, size_t s, const char *what, fmr_err *err) {
   pthread_mutex_lock(&pf->mu);
   while (pf->done < s + 1 || pf->posted) pthread_cond_wait(&pf->cv, &pf->mu);
+  int have = pf->dst != NULL, e = pf->raw_rc;
   pthread_mutex_unlock(&pf->mu);
+  if (have && e)
+    return fmr_err_set(err, FMR_EIO, "%s: slice %zu: %s", what, s,
+                       e < 0 ? "the file ends inside this slice (was it changed while being read?)"
+                             : strerror(e));
+  return have;
 }
 
 /* The slice's reconstruction came out non-finite: NaN/Inf in the k-space (found by reading the slice
@@ -300,20 +341,32 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   }
   double num = 0.0, den = 0.0;
   fmr_recon_times rt = {0.0, 0.0};
-  if (recon && (pf = pf_start(fmr_kspace_path(ks))) != NULL)
-    pf_post(pf, ks, 0, compare_ds);
+  float complex *spare = NULL;
+  if (recon && (pf = pf_start(fmr_kspace_path(ks))) != NULL) {
+    /* Slice 0 is read here, into the warm input buffer, while the thread faults in the spare
+     * with slice 1: waiting for a fresh buffer's first pages would be the one wait left. */
+    spare = fmr_recon_spare(recon);
+    pf_post(pf, ks, 0, compare_ds, NULL);
+  }
   for (size_t s = 0; s < info->slices; s++) {
     double tw = fmr_monotonic_seconds();
+    int have = 0; /* slice s is in the input buffer already */
     if (pf) {
-      pf_wait(pf, s);
-      if (s + 1 < info->slices) pf_post(pf, ks, s + 1, compare_ds);
+      if ((have = pf_wait(pf, s, what, err)) < 0) {
+        rc = have;
+        goto done;
+      }
+      if (have) fmr_recon_take_spare(recon); /* the old input is the spare again */
+      if (s + 1 < info->slices)
+        pf_post(pf, ks, s + 1, compare_ds, spare ? fmr_recon_spare(recon) : NULL);
     }
     double t0 = fmr_monotonic_seconds();
     res->timing.read_wait += t0 - tw;
     /* k-space goes straight into the transform buffer; its NaN/Inf scan is the transform's own
      * finiteness check of the output (see name_nonfinite). */
-    rc = recon ? fmr_kspace_read_slice_raw(ks, s, fmr_recon_input(recon), err)
-               : fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err);
+    rc = !recon  ? fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err)
+         : !have ? fmr_kspace_read_slice_raw(ks, s, fmr_recon_input(recon), err)
+                 : 0;
     if (!rc && compare_ds) rc = fmr_kspace_read_recon(ks, compare_ds, s, stored, err);
     double t1 = fmr_monotonic_seconds();
     res->timing.read += t1 - t0;
@@ -343,6 +396,7 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   }
 done:
   pf_stop(pf);
+  fmr_recon_release_spare(recon);
   res->timing.transform = rt.transform;
   res->timing.combine_crop += rt.combine;
   free(stored);

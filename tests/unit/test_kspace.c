@@ -15,6 +15,7 @@
 #include "fmr/util/error.h"
 #include "fmr/recon/header.h"
 #include "fmr/recon/kspace.h"
+#include "fmr/recon/reconstruct.h"
 #include "fmr_test.h"
 
 static char tmpdir[] = "/tmp/fmr_test_kspace_XXXXXX";
@@ -56,6 +57,7 @@ typedef struct vol_spec {
   const char *header;  /* ismrmrd_header or NULL */
   int header_fixed;    /* fixed-length instead of variable-length string */
   int attrs;           /* root attributes acquisition, patient_id, max, norm */
+  int swapped;         /* the file's compound stores i before r (HDF5 reorders on reading) */
 } vol_spec;
 
 static void write_string_dataset(hid_t loc, const char *name, const char *s, int fixed) {
@@ -123,6 +125,12 @@ static hid_t write_volume_open(const char *path, const vol_spec *v) {
           buf[((s * coils + c) * H + i) * W + j] = x;
         }
   hid_t ftype = complex_file_type(H5T_IEEE_F32LE), mtype = complex_mem_type();
+  if (v->swapped) {
+    H5Tclose(ftype);
+    ftype = H5Tcreate(H5T_COMPOUND, 8);
+    H5Tinsert(ftype, "i", 0, H5T_IEEE_F32LE);
+    H5Tinsert(ftype, "r", 4, H5T_IEEE_F32LE);
+  }
   hid_t space = H5Screate_simple(v->rank, v->dims, NULL);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   if (v->chunk) {
@@ -154,7 +162,7 @@ static hid_t write_volume_open(const char *path, const vol_spec *v) {
 
 static void write_volume(const char *path, const vol_spec *v) { H5Fclose(write_volume_open(path, v)); }
 
-static const vol_spec multicoil = {4, {3, 2, 6, 5}, NULL, -1, 4, 4, 0, "<ismrmrdHeader/>", 0, 1};
+static const vol_spec multicoil = {4, {3, 2, 6, 5}, NULL, -1, 4, 4, 0, "<ismrmrdHeader/>", 0, 1, 0};
 
 /* A file holding a multi-coil kspace plus one extra dataset `name` of type/dims given. */
 static void write_with_extra(const char *path, const char *name, hid_t type, int rank,
@@ -267,7 +275,7 @@ static void test_singlecoil_fixed_header(void) {
   char path[256];
   path_of("singlecoil.h5", path, sizeof path);
   const char *xml = "<?xml version=\"1.0\"?><ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\"/>";
-  vol_spec v = {3, {2, 8, 6}, NULL, -1, 4, 4, 1, xml, 1, 0};
+  vol_spec v = {3, {2, 8, 6}, NULL, -1, 4, 4, 1, xml, 1, 0, 0};
   write_volume(path, &v);
   fmr_kspace *ks = NULL;
   fmr_err err;
@@ -298,7 +306,7 @@ static void test_chunked_gzip(void) {
   path_of("chunked.h5", path, sizeof path);
   /* chunks span two slices and are large enough that the reader has to size the chunk cache */
   static const hsize_t chunk[4] = {2, 1, 128, 160};
-  vol_spec v = {4, {5, 2, 256, 160}, chunk, -1, 0, 0, 0, NULL, 0, 0};
+  vol_spec v = {4, {5, 2, 256, 160}, chunk, -1, 0, 0, 0, NULL, 0, 0, 0};
   write_volume(path, &v);
   fmr_kspace *ks = NULL;
   fmr_err err;
@@ -392,7 +400,7 @@ static void test_slice_extents(void) {
 
   path_of("extents-chunked.h5", path, sizeof path);
   static const hsize_t chunk[4] = {2, 1, 128, 160};
-  vol_spec c = {4, {5, 2, 256, 160}, chunk, -1, 0, 0, 0, NULL, 0, 0};
+  vol_spec c = {4, {5, 2, 256, 160}, chunk, -1, 0, 0, 0, NULL, 0, 0, 0};
   write_volume(path, &c);
   CHECK_INT_EQ(fmr_kspace_open(path, &ks, &err), 0);
   if (!ks) return;
@@ -407,6 +415,126 @@ static void test_slice_extents(void) {
     for (size_t j = 0; j < i; j++) CHECK(ext[i].offset != ext[j].offset);
   }
   fmr_kspace_close(&ks);
+}
+
+/* The plain-read path (fmr_kspace_raw_slice) is offered only where the file's bytes are exactly
+ * HDF5's answer (checked by reading them), and refused for chunked storage and for a compound that
+ * stores i before r, whose bytes HDF5 reorders. */
+static void test_raw_slice(void) {
+  char path[256];
+  fmr_err err;
+  fmr_kspace *ks = NULL;
+  fmr_kspace_extent e = {0, 0};
+  float complex want[2 * 6 * 5], raw[2 * 6 * 5];
+  path_of("raw.h5", path, sizeof path);
+  write_volume(path, &multicoil);
+  CHECK_INT_EQ(fmr_kspace_open(path, &ks, &err), 0);
+  if (!ks) return;
+  CHECK_INT_EQ(fmr_kspace_raw_slice(ks, 2, &e), 1);
+  CHECK_UINT_EQ(e.length, sizeof raw);
+  CHECK_INT_EQ(fmr_kspace_read_slice(ks, 2, want, &err), 0);
+  int fd = open(path, O_RDONLY);
+  CHECK(fd >= 0);
+  CHECK(pread(fd, raw, sizeof raw, (off_t)e.offset) == (ssize_t)sizeof raw);
+  close(fd);
+  CHECK(memcmp(raw, want, sizeof raw) == 0);
+  CHECK_INT_EQ(fmr_kspace_raw_slice(ks, 3, &e), 0); /* out of range */
+  fmr_kspace_close(&ks);
+
+  static const hsize_t chunk[4] = {1, 1, 6, 5};
+  vol_spec chunked = multicoil, swapped = multicoil;
+  chunked.chunk = chunk;
+  swapped.swapped = 1;
+  const vol_spec *refused[2] = {&chunked, &swapped};
+  for (int k = 0; k < 2; k++) {
+    snprintf(path, sizeof path, "%s/raw-refused-%d.h5", tmpdir, k);
+    write_volume(path, refused[k]);
+    CHECK_INT_EQ(fmr_kspace_open(path, &ks, &err), 0);
+    if (!ks) continue;
+    CHECK_INT_EQ(fmr_kspace_raw_slice(ks, 0, &e), 0);
+    CHECK_INT_EQ(fmr_kspace_read_slice(ks, 1, want, &err), 0);
+    CHECK(want[7] == kval(1, 0, 1, 2)); /* HDF5 still reads it right */
+    fmr_kspace_close(&ks);
+  }
+}
+
+typedef struct collected {
+  float *img;
+  size_t plane, n;
+} collected;
+
+static int collect(void *ctx, size_t slice, const float *image, fmr_err *err) {
+  (void)err;
+  collected *c = ctx;
+  memcpy(c->img + slice * c->plane, image, c->plane * sizeof *image);
+  c->n++;
+  return 0;
+}
+
+static int reconstruct_file(const char *path, fmr_fft_cache *plans, collected *c, fmr_err *err) {
+  fmr_kspace *ks = NULL;
+  int rc = fmr_kspace_open(path, &ks, err);
+  if (rc) return rc;
+  fmr_reconstruct_opts o = {FMR_SOURCE_KSPACE, 1, 0};
+  fmr_reconstruct_result res;
+  c->n = 0;
+  rc = fmr_reconstruct_volume(ks, NULL, plans, &o, path, collect, c, &res, err);
+  fmr_kspace_close(&ks);
+  return rc;
+}
+
+/* The reconstruction reads plain-stored k-space on its read-ahead thread, straight into a second
+ * transform buffer, and anything else through HDF5: the images are the same bits either way. A
+ * file cut short after it was opened fails with the file named, rather than reconstructing what a
+ * short plain read left in the buffer. */
+static void test_reconstruct_read_paths(void) {
+  enum { S = 6, C = 3, H = 48, W = 40, R = 24 };
+  static const hsize_t chunk[4] = {1, 1, H, W};
+  vol_spec plain = {4, {S, C, H, W}, NULL, -1, R, R, 0, "<ismrmrdHeader/>", 0, 1, 0};
+  vol_spec chunked = plain, swapped = plain;
+  chunked.chunk = chunk;
+  swapped.swapped = 1;
+  const vol_spec *specs[3] = {&plain, &chunked, &swapped};
+  fmr_fft_cache *plans = NULL;
+  fmr_err err;
+  CHECK_INT_EQ(fmr_fft_cache_new(FMR_FFT_ESTIMATE, &plans, &err), 0);
+  collected got[3];
+  char path[256];
+  for (int k = 0; k < 3; k++) {
+    got[k] = (collected){calloc(S * R * R, sizeof(float)), R * R, 0};
+    snprintf(path, sizeof path, "%s/paths-%d.h5", tmpdir, k);
+    write_volume(path, specs[k]);
+    CHECK_INT_EQ(reconstruct_file(path, plans, &got[k], &err), 0);
+    CHECK_UINT_EQ(got[k].n, S);
+  }
+  CHECK(memcmp(got[0].img, got[1].img, S * R * R * sizeof(float)) == 0);
+  CHECK(memcmp(got[0].img, got[2].img, S * R * R * sizeof(float)) == 0);
+  /* the slices differ, so a slice read into the wrong place would show */
+  for (size_t k = 1; k < S; k++)
+    CHECK(memcmp(got[0].img, got[0].img + k * R * R, R * R * sizeof(float)) != 0);
+
+  /* Cut after open, inside slice 3: slices 0-2 arrive, then the error names the file. */
+  path_of("paths-cut.h5", path, sizeof path);
+  write_volume(path, &plain);
+  fmr_kspace *ks = NULL;
+  CHECK_INT_EQ(fmr_kspace_open(path, &ks, &err), 0);
+  fmr_kspace_extent e = {0, 0};
+  if (ks && fmr_kspace_raw_slice(ks, 3, &e) == 1) {
+    CHECK_INT_EQ(truncate(path, (off_t)(e.offset + e.length / 2)), 0);
+    fmr_reconstruct_opts o = {FMR_SOURCE_KSPACE, 1, 0};
+    fmr_reconstruct_result res;
+    got[1].n = 0;
+    int rc = fmr_reconstruct_volume(ks, NULL, plans, &o, path, collect, &got[1], &res, &err);
+    CHECK(rc != 0);
+    CHECK_UINT_EQ(got[1].n, 3);
+    CHECK(strstr(err.msg, path) != NULL);
+    CHECK(memcmp(got[0].img, got[1].img, 3 * R * R * sizeof(float)) == 0);
+  } else {
+    CHECK(!"a plain contiguous file should offer plain reads");
+  }
+  fmr_kspace_close(&ks);
+  for (int k = 0; k < 3; k++) free(got[k].img);
+  fmr_fft_cache_free(&plans);
 }
 
 static void test_missing_and_wrong(void) {
@@ -629,7 +757,7 @@ static void test_mask(void) {
 static void test_truncated(void) {
   char path[256];
   const hsize_t chunk[4] = {1, 2, 64, 40};
-  vol_spec contiguous = {4, {4, 2, 64, 40}, NULL, -1, 32, 32, 0, "<ismrmrdHeader/>", 0, 1};
+  vol_spec contiguous = {4, {4, 2, 64, 40}, NULL, -1, 32, 32, 0, "<ismrmrdHeader/>", 0, 1, 0};
   vol_spec chunked = contiguous;
   chunked.chunk = chunk;
   const vol_spec *specs[2] = {&contiguous, &chunked};
@@ -728,6 +856,8 @@ int main(void) {
   test_chunked_gzip();
   test_nan();
   test_slice_extents();
+  test_raw_slice();
+  test_reconstruct_read_paths();
   test_missing_and_wrong();
   test_mask();
   test_truncated();

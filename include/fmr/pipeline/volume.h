@@ -41,8 +41,8 @@ typedef struct fmr_volume_hooks {
 /* Where a volume's time goes, for the run report (issue 12): one row per stage, in this order.
  * Not in the record or the manifest, which must not depend on the machine. */
 typedef enum fmr_stage_id {
-  FMR_STAGE_READ,              /* HDF5 reads of k-space (and of the stored image compared with) */
-  FMR_STAGE_READ_WAIT,         /* waiting for the read-ahead of the next slice */
+  FMR_STAGE_READ,              /* reads on the transforming thread (HDF5; see reconstruct.h) */
+  FMR_STAGE_READ_WAIT,         /* waiting for the read-ahead thread to read the next slice */
   FMR_STAGE_TRANSFORM,         /* FFTW */
   FMR_STAGE_COMBINE_CROP,      /* root-sum-of-squares, crop, NMSE, orientation */
   FMR_STAGE_SCALE,             /* SPEC 5.1: the percentile and the 16-bit pixels */

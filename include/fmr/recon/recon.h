@@ -40,6 +40,14 @@ int fmr_recon_new(size_t coils, size_t H, size_t W, fmr_fft_effort effort, int w
  * e.g. by fmr_kspace_read_slice. Owned by r. The transform runs in place in it. */
 float complex *fmr_recon_input(fmr_recon *r);
 
+/* A second input buffer, for reading the next slice while this one is transformed: NULL when it
+ * cannot be had (then read into fmr_recon_input as usual). fmr_recon_take_spare makes the spare,
+ * once filled, the input (the old input becomes the spare); fmr_recon_release_spare returns its
+ * memory, so it is resident only while a volume is read. Inverse plans only. */
+float complex *fmr_recon_spare(fmr_recon *r);
+void fmr_recon_take_spare(fmr_recon *r);
+void fmr_recon_release_spare(fmr_recon *r);
+
 /* Reconstruct the slice currently in the input buffer into out (h*w floats, row-major), cropped and
  * not flipped. h <= H and w <= W, else FMR_EINVAL. The input buffer is clobbered. FMR_ENUMERIC when
  * a pixel is not finite (NaN/Inf k-space, or values too large for float32). */

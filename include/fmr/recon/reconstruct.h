@@ -35,8 +35,11 @@ typedef struct fmr_reconstruct_opts {
 
 /* Seconds spent per stage, summed over the slices (for the run report and bench/). */
 typedef struct fmr_reconstruct_timing {
-  double read;         /* HDF5 reads of k-space (or the stored image) and of the comparison */
-  double read_wait;    /* waiting for the read-ahead of a slice's bytes to reach the page cache */
+  double read;         /* reads on the calling thread: HDF5 reads of k-space not read ahead (all
+                        * of it when chunked or converted, else slice 0), the stored image, the
+                        * comparison */
+  double read_wait;    /* waiting for the read-ahead thread: its plain read of a slice into the
+                        * spare transform buffer, or its pass over the slice's pages */
   double transform;    /* FFTW (the centring shifts are index arithmetic) */
   double combine_crop; /* RSS / magnitude, crop, scaling by 1/sqrt(HW), NMSE, orientation */
 } fmr_reconstruct_timing;
