@@ -34,7 +34,7 @@ uint64_t fmr_mask_slice_bits(const void *mask, size_t pixel_bytes, size_t plane,
  * bytes (no timestamps in object headers). The caller writes to a temporary name and renames.
  *
  * File layout (h5py: f["mask"][:], f["mask"].attrs["labels"]):
- *   /mask  (slices, h, w) uint8/16/32/64 little-endian; chunks (1, h, w); shuffle + gzip level 4;
+ *   /mask  (slices, h, w) uint8/16/32/64 little-endian; chunks (1, h, w); shuffle + gzip level 3;
  *          chunks of all-zero slices not stored (fill value 0).
  *   All attributes are on the dataset /mask (none on the root); strings are variable-length UTF-8
  *   (h5py returns str):
