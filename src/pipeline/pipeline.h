@@ -53,6 +53,24 @@ void fmr__flip_mask(void *mask, size_t slices, size_t h, size_t w, size_t pb, in
 
 /* Does some enabled writer need the annotation mask (image frame) for this volume? */
 int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed);
+/* The committer (committer.c): a volume's outputs hashed, fsynced and renamed into place on a thread
+ * of their own, in the order queued, while the writers write the next ones. */
+typedef struct fmr__committer fmr__committer;
+/* NULL only when out of memory (then the writer loop commits inline). */
+fmr__committer *fmr__committer_start(const fmr_store *store);
+/* Queue the staged file (written and closed) for fmr_store_commit with its folder's sync left to
+ * a folder job. On failure (out of memory) the temporary is removed. */
+int fmr__committer_file(fmr__committer *c, const fmr_stage *st, const char *kind, fmr_err *err);
+/* Queue the fsync of the folder of output `rel`, after its last file. */
+int fmr__committer_dir(fmr__committer *c, const char *rel, fmr_err *err);
+/* Has a queued job failed? Then queue no more: fmr__committer_finish returns the failure. */
+int fmr__committer_failed(fmr__committer *c);
+/* Wait for every job and free c; list each file that reached its name in rec, in queue order
+ * (after a failure too, so that the caller removes them); add the seconds to times. Returns the
+ * first failure (FMR_ESTORAGE for the storage). */
+int fmr__committer_finish(fmr__committer *c, fmr_record *rec, fmr_stage_times *times,
+                          fmr_err *err);
+
 /* Write every enabled output kind, committing each file and listing it in v->rec. On failure the
  * files written so far stay listed (the caller removes them); FMR_ESTORAGE for the storage. */
 int fmr__write_outputs(fmr__vol *v, fmr_err *err);

@@ -44,6 +44,7 @@ static const char *const stage_names[FMR_NSTAGES] = {
     [FMR_STAGE_WRITE_TRAINING] = "write_training",
     [FMR_STAGE_HASH] = "hash",
     [FMR_STAGE_COMMIT] = "commit",
+    [FMR_STAGE_COMMIT_WAIT] = "commit_wait",
 };
 
 const char *fmr_stage_name(fmr_stage_id s) {

@@ -8,8 +8,9 @@
  *   FMR_FAILIO_ERRNO  ENOSPC | EDQUOT | EROFS | EIO | EFBIG  (default ENOSPC)
  *   FMR_FAILIO_UNDER  only calls on files whose path starts with this (default: every file)
  *   FMR_FAILIO_STICKY 1: every matching call from the Nth on fails (a disk that stays full)
- *   FMR_FAILIO_LOG    a file: each fsync under FMR_FAILIO_UNDER appends its path there, in call
- *                     order (FMR_FAILIO_N=0 fails none), for tests of what is synced when
+ *   FMR_FAILIO_LOG    a file: each fsync under FMR_FAILIO_UNDER appends "<path>\t<main|thread>"
+ *                     there, in call order, naming the calling thread (the process's first or
+ *                     another); FMR_FAILIO_N=0 fails none. For tests of what is synced when, where
  *
  * Counting is per process. write() is matched through /proc/self/fd, so stdout and stderr are only
  * counted when FMR_FAILIO_UNDER is unset. */
@@ -66,7 +67,7 @@ static void log_call(int fd) {
   if (!log || fd_path(fd, path, sizeof path) != 0 || !under(path)) return;
   int l = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (l < 0) return;
-  dprintf(l, "%s\n", path);
+  dprintf(l, "%s\t%s\n", path, gettid() == getpid() ? "main" : "thread");
   close(l);
 }
 

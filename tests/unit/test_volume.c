@@ -426,11 +426,18 @@ static void test_sync_order(const char *self) {
   snprintf(dicom_dir, sizeof dicom_dir, "%s/dicom/" VOL, outdir);
   snprintf(rec, sizeof rec, "%s/" FMR_STORE_STATE_DIR "/records/" VOL ".json" FMR_TMP_SUFFIX,
            outdir);
+  char state[700]; /* the store's own files (attempt markers, records) are the volume thread's */
+  snprintf(state, sizeof state, "%s/" FMR_STORE_STATE_DIR, outdir);
   int n = 0, dicom_files = 0, dicom_dir_at = -1, dicom_dir_syncs = 0, last_file_at = -1;
-  int record_at = -1, folders = 0, last_folder_at = -1;
+  int record_at = -1, folders = 0, last_folder_at = -1, outputs_on_main = 0, record_on_main = 0;
   const char *kinds[] = {"/masks", "/seg", "/preview", "/recon"};
   while (fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = '\0';
+    char *tab = strchr(line, '\t');
+    int on_main = tab && strcmp(tab + 1, "main") == 0;
+    if (tab) *tab = '\0';
+    if (strcmp(line, rec) == 0) record_on_main = on_main;
+    else if (strncmp(line, state, strlen(state)) != 0) outputs_on_main += on_main;
     if (strcmp(line, dicom_dir) == 0) {
       dicom_dir_syncs++;
       dicom_dir_at = n;
@@ -453,6 +460,10 @@ static void test_sync_order(const char *self) {
   CHECK(dicom_dir_at > last_file_at);
   CHECK_INT_EQ(folders, 4); /* masks, seg, preview, recon: once each */
   CHECK(record_at > dicom_dir_at && record_at > last_folder_at);
+  /* The outputs are synced by the committer's thread while the writers go on; the record, which
+   * waits for all of them, by the volume's own thread. */
+  CHECK_INT_EQ(outputs_on_main, 0);
+  CHECK_INT_EQ(record_on_main, 1);
 }
 
 static void test_full_disk(const char *self) {

@@ -50,8 +50,9 @@ typedef enum fmr_stage_id {
   FMR_STAGE_WRITE_IMAGES,      /* encoding and writing the DICOM images */
   FMR_STAGE_WRITE_ANNOTATIONS, /* mask file, SEG, contact sheet */
   FMR_STAGE_WRITE_TRAINING,    /* recon/<name>.h5, NIfTI */
-  FMR_STAGE_HASH,              /* SHA-256 of every output */
-  FMR_STAGE_COMMIT,            /* fsync and rename into place */
+  FMR_STAGE_HASH,              /* SHA-256 of every output (on the committer thread) */
+  FMR_STAGE_COMMIT,            /* fsync and rename into place (on the committer thread) */
+  FMR_STAGE_COMMIT_WAIT,       /* the writers waiting for the committer at the volume's end */
   FMR_NSTAGES
 } fmr_stage_id;
 
