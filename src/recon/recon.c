@@ -199,7 +199,8 @@ float complex *fmr_recon_spare(fmr_recon *r) {
   size_t len = bytes + HUGE_ALIGN;
   unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return NULL;
-  unsigned char *a = (unsigned char *)(((uintptr_t)m + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
+  uintptr_t up = ((uintptr_t)m + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1);
+  unsigned char *a = (unsigned char *)up;
   if (a > m) munmap(m, (size_t)(a - m));
   size_t tail = (size_t)(m + len - (a + bytes));
   if (tail) munmap(a + bytes, tail);

@@ -92,8 +92,8 @@ int fmr_reconstruct_frame(const fmr_kspace_info *info, const fmr_header *hdr,
  * thread never calls it (nor FFTW); it only pread()s byte ranges looked up on the calling thread:
  *  - k-space stored as one plain block (fmr_kspace_raw_slice: the fastMRI files) is read straight
  *    into the transform's spare input buffer, which then becomes the input (fmr_recon_take_spare):
- *    the read leaves the transforming thread altogether. The bytes are the ones HDF5 would give;
- *    if the read comes up short the slice is read by HDF5 as before, which names the problem.
+ *    the read leaves the transforming thread altogether. The bytes are the ones HDF5 would give.
+ *    A read that comes up short fails the volume (pf_wait): HDF5 would have read zeros.
  *  - anything else (chunked, compressed; the stored image compared with) is only pulled into the
  *    page cache through a small scratch buffer, skipping pages mincore() says are cached, so the
  *    HDF5 read of s+1 is a copy from memory.

@@ -89,8 +89,8 @@ int fmr_kspace_slice_extents(fmr_kspace *ks, size_t slice, const char *recon,
 
 /* 1 when slice `slice` of kspace may be read with a plain read of ext's bytes, giving exactly what
  * fmr_kspace_read_slice_raw gives (contiguous, unconverted storage: the fastMRI files); 0 when
- * only the HDF5 read will do. For a reader thread, which must not call HDF5. If the plain read
- * comes up short, the HDF5 read names the problem. */
+ * only the HDF5 read will do. For a reader thread, which must not call HDF5. A plain read that
+ * comes up short means the file changed after it was opened (HDF5 would read zeros there). */
 int fmr_kspace_raw_slice(const fmr_kspace *ks, size_t slice, fmr_kspace_extent *ext);
 
 /* The path the volume was opened from. */
