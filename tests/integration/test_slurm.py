@@ -195,8 +195,15 @@ class SlurmTest(unittest.TestCase):
             return f.read()
 
     def show(self, label, j):
-        """The evidence the issue asks for: scontrol's account of every tested job."""
+        """The evidence the issue asks for: scontrol's account of every tested job, and the end of
+        its output log, which says why a job that failed did (the log goes with the temporary
+        directory)."""
         print(f"--- {label}: scontrol show job {j.get('JobId')}\n{j['_text']}", file=sys.stderr)
+        out = j.get("StdOut", "")
+        if out and os.path.isfile(out):
+            with open(out, errors="replace") as f:
+                tail = f.readlines()[-25:]
+            print(f"--- {label}: the last lines of {out}\n{''.join(tail)}", file=sys.stderr)
 
     def need(self, what):
         if what in ("both_ranks", "shards") and not self.dispatch:
