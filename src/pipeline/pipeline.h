@@ -56,7 +56,7 @@ int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed);
 /* The committer (committer.c): a volume's outputs hashed, fsynced and renamed into place on a thread
  * of their own, in the order queued, while the writers write the next ones. */
 typedef struct fmr__committer fmr__committer;
-/* NULL only when out of memory (then the writer loop commits inline). */
+/* NULL only when out of memory. Without a thread (pthread_create failed) jobs run as queued. */
 fmr__committer *fmr__committer_start(const fmr_store *store);
 /* Queue the staged file (written and closed) for fmr_store_commit with its folder's sync left to
  * a folder job. On failure (out of memory) the temporary is removed. */

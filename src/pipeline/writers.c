@@ -224,16 +224,9 @@ int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed) {
  * the folder is synced once when the next output goes elsewhere (36 DICOM files, one sync), and
  * always before the record that makes them count is committed. Hashing, syncing and renaming run
  * on the committer's thread, in this order, while the next file is written. */
-static int sync_pending(fmr__vol *v, fmr__committer *c, char pending[PATH_MAX], fmr_err *err) {
+static int sync_pending(fmr__committer *c, char pending[PATH_MAX], fmr_err *err) {
   if (!pending[0]) return 0;
-  int rc = 0;
-  if (c) {
-    rc = fmr__committer_dir(c, pending, err);
-  } else {
-    double t0 = fmr_monotonic_seconds();
-    rc = fmr_store_sync_dir(v->store, pending, err);
-    v->times->seconds[FMR_STAGE_COMMIT] += fmr_monotonic_seconds() - t0;
-  }
+  int rc = fmr__committer_dir(c, pending, err);
   pending[0] = '\0';
   return rc;
 }
@@ -241,19 +234,6 @@ static int sync_pending(fmr__vol *v, fmr__committer *c, char pending[PATH_MAX], 
 static size_t dir_len(const char *rel) {
   const char *slash = strrchr(rel, '/');
   return slash ? (size_t)(slash - rel) : 0;
-}
-
-/* Without a committer (out of memory for one): the same steps, inline. */
-static int commit_inline(fmr__vol *v, fmr_stage *st, const char *kind, fmr_err *err) {
-  char sha[65];
-  uint64_t bytes = 0;
-  int rc = fmr_store_commit(v->store, st, &bytes, sha, err);
-  v->times->seconds[FMR_STAGE_HASH] += st->hash_seconds;
-  v->times->seconds[FMR_STAGE_COMMIT] += st->sync_seconds;
-  if (rc) return rc;
-  if (fmr_record_add_output(v->rec, st->rel, kind, bytes, sha))
-    return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
-  return 0;
 }
 
 static int write_all(fmr__vol *v, fmr__committer *c, char pending[PATH_MAX], fmr_err *err) {
@@ -264,13 +244,13 @@ static int write_all(fmr__vol *v, fmr__committer *c, char pending[PATH_MAX], fmr
     int rc = wr->count(v, &n, err);
     if (rc) return rc;
     for (size_t k = 0; k < n; k++) {
-      if (c && fmr__committer_failed(c)) return 0; /* fmr__committer_finish says why */
+      if (fmr__committer_failed(c)) return 0; /* fmr__committer_finish says why */
       fmr_stage st;
       char rel[PATH_MAX];
       rc = fmr_store_path(wr->kind, v->task->name, k, rel, sizeof rel, err);
       if (!rc && pending[0] &&
           (dir_len(pending) != dir_len(rel) || strncmp(pending, rel, dir_len(rel)) != 0))
-        rc = sync_pending(v, c, pending, err);
+        rc = sync_pending(c, pending, err);
       if (!rc) rc = fmr_store_stage(v->store, rel, &st, err);
       if (rc) return rc;
       st.defer_dir_sync = 1;
@@ -278,7 +258,7 @@ static int write_all(fmr__vol *v, fmr__committer *c, char pending[PATH_MAX], fmr
       rc = wr->write(v, k, st.tmp, err);
       v->times->seconds[wr->stage] += fmr_monotonic_seconds() - t0;
       if (rc) return fmr_store_abandon(v->store, &st, rc, err);
-      rc = c ? fmr__committer_file(c, &st, wr->kind, err) : commit_inline(v, &st, wr->kind, err);
+      rc = fmr__committer_file(c, &st, wr->kind, err);
       if (rc) return rc;
       snprintf(pending, PATH_MAX, "%s", rel);
     }
@@ -289,17 +269,16 @@ static int write_all(fmr__vol *v, fmr__committer *c, char pending[PATH_MAX], fmr
 int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
   char pending[PATH_MAX] = "";
   fmr__committer *c = fmr__committer_start(v->store);
+  if (!c) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
   int rc = write_all(v, c, pending, err);
-  if (!rc) rc = sync_pending(v, c, pending, err);
-  if (c) {
-    fmr_err cerr;
-    fmr_err_clear(&cerr);
-    int crc = fmr__committer_finish(c, v->rec, v->times, &cerr);
-    /* A fault of the storage stops the run, whichever side met it first. */
-    if (crc && (!rc || (crc == FMR_ESTORAGE && rc != FMR_ESTORAGE))) {
-      rc = crc;
-      *err = cerr;
-    }
+  if (!rc) rc = sync_pending(c, pending, err);
+  fmr_err cerr;
+  fmr_err_clear(&cerr);
+  int crc = fmr__committer_finish(c, v->rec, v->times, &cerr);
+  /* A fault of the storage stops the run, whichever side met it first. */
+  if (crc && (!rc || (crc == FMR_ESTORAGE && rc != FMR_ESTORAGE))) {
+    rc = crc;
+    *err = cerr;
   }
   return rc; /* a failed volume's outputs are removed by the caller */
 }
