@@ -109,11 +109,14 @@ int fmr_store_check_owner(const char *root, fmr_err *err) {
   char state[PATH_MAX];
   int rc = fmr_path_join(state, sizeof state, root, FMR_STORE_STATE_DIR, err);
   if (rc) return rc;
-  if (lstat(state, &sb) == 0 && S_ISDIR(sb.st_mode)) return 0;
+  /* Emptiness first, then the state folder: a run creates .fmr/ before anything else and never
+   * removes it, so a folder that was not empty a moment ago and has no .fmr/ now was not written
+   * by a run. The other order raced shards starting together: .fmr/ absent, then created by
+   * another shard, then seen as "not empty" (it.slurm's array job). */
   int empty = 0;
   rc = dir_is_empty(root, &empty, err);
   if (rc) return rc;
-  if (!empty)
+  if (!empty && !(lstat(state, &sb) == 0 && S_ISDIR(sb.st_mode)))
     return fmr_err_set(err, FMR_ECONFIG,
                        "output.dir %s is not empty and no fastmri-regen run wrote it (no "
                        FMR_STORE_STATE_DIR "/ in it): refusing to read, write or delete "
