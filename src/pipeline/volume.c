@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <sys/stat.h>
 
@@ -412,6 +415,11 @@ int fmr_volume_run(fmr_volume_ctx *ctx, const fmr_task *task, const fmr_volume_h
   if (rc) FMR_LOG(FMR_LOG_WARN, "%s: %s", task->name, cerr.msg);
 
   rc = process(ctx, task, hooks, r, &verr);
+#ifdef __GLIBC__
+  /* The outputs' buffers are free again but glibc keeps their pages; the next volume's read-ahead
+   * buffer would stack on top of them and set the peak. */
+  malloc_trim(0);
+#endif
   if (rc) {
     /* Nothing half-written may look complete: a failed volume keeps none of its outputs. */
     fmr_store_remove_outputs(store, r);

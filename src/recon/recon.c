@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fmr/recon/header.h"
 #include "fmr/recon/kspace.h"
@@ -37,10 +38,11 @@
 struct fmr_recon {
   int forward;
   size_t coils, H, W;
-  float complex *buf;  /* caller fills this with one slice, [coil][row][col]; NULL when released */
+  float complex *buf;  /* caller fills this with one slice, [coil][row][col] */
   float complex *work; /* forward only: the ifftshifted copy the 2-D plan runs on */
+  float complex *own;  /* the buffer the plans were made on (freed with r) */
   float complex *spare; /* the other of the two inputs while a spare is held, else NULL */
-  int align;           /* fftwf_alignment_of the buffer the plans were made on */
+  void *spare_map;     /* the spare's own mapping (fmr_recon_spare) */
   fftwf_plan cols;     /* inverse: along H, every column of every coil */
   fftwf_plan rows[ROW_PLANS]; /* inverse: along W, one row of every coil */
   fftwf_plan plan2d;   /* forward */
@@ -68,8 +70,8 @@ static int alloc_recon(size_t coils, size_t H, size_t W, int forward, fmr_recon 
   r->W = W;
   /* fftwf_alloc_complex gives SIMD alignment; plans made on aligned buffers may use SIMD codelets,
    * and every rank then gets the same plan for the same shape. */
-  r->buf = fftwf_alloc_complex(coils * H * W);
-  if (r->buf) r->align = fftwf_alignment_of((float *)r->buf);
+  r->buf = r->own = fftwf_alloc_complex(coils * H * W);
+  fmr_advise_huge_pages(r->buf, coils * H * W * sizeof *r->buf);
   if (forward) r->work = fftwf_alloc_complex(coils * H * W);
   if (!r->buf || (forward && !r->work)) {
     fmr_recon_free(&r);
@@ -180,35 +182,36 @@ void fmr_recon_forward(fmr_recon *r) {
     }
 }
 
-/* The input buffers live on the heap, and only while a volume is reconstructed: between volumes
- * (fmr_recon_release) their pages go back to malloc, and the outputs' buffers are carved from
- * them; the next volume takes them back. Nothing is returned to the kernel, so no volume faults
- * in fresh pages: on this kind of VM a page the host has taken back costs ~10 us on first touch
- * (2.7 ms per MB, 0.6 s a knee volume's worth of buffers), against 0.05 ms per MB to reuse it.
- * Before, the input buffer stayed allocated and the spare was a mapping of its own, unmapped per
- * volume: the resident set then held both input buffers beside the outputs' freed heap, or
- * trimming that heap made every volume fault it in again. */
-static float complex *alloc_input(const fmr_recon *r) {
-  float complex *p = fftwf_alloc_complex(r->coils * r->H * r->W);
-  /* The plans run on whichever buffer is the input: it must be aligned as the one they were made
-   * on (fftwf_malloc always aligns the same way, so it is). */
-  if (p && fftwf_alignment_of((float *)p) != r->align) {
-    fftwf_free(p);
-    p = NULL;
-  }
-  /* The column transforms stride through all 28 MB: huge pages where the kernel has them. */
-  if (p) fmr_advise_huge_pages(p, r->coils * r->H * r->W * sizeof *p);
-  return p;
-}
+float complex *fmr_recon_input(fmr_recon *r) { return r->buf; }
 
-float complex *fmr_recon_input(fmr_recon *r) {
-  if (r && !r->buf) r->buf = alloc_input(r);
-  return r ? r->buf : NULL;
-}
+/* Its own mapping, not the heap: unmapped after each volume, its 28 MB (a knee slice) leave the
+ * resident set while the outputs are written; from malloc they would also move glibc's mmap
+ * threshold and keep later buffers on the heap. Mapped again per volume, its pages are faulted in
+ * by the read-ahead thread (~15 ms for 28 MB, while slice 0 is transformed). Not advised for huge
+ * pages: with THP defrag on madvise, that fault sometimes stalled 20-70 ms in compaction, a wait
+ * of the transforming thread. 2 MiB-aligned all the same, for a kernel that uses them anyway. */
+#define HUGE_ALIGN ((size_t)2 << 20)
 
 float complex *fmr_recon_spare(fmr_recon *r) {
   if (!r || r->forward) return NULL;
-  if (!r->spare) r->spare = alloc_input(r);
+  if (r->spare) return r->spare;
+  size_t bytes = r->coils * r->H * r->W * sizeof *r->buf;
+  size_t len = bytes + HUGE_ALIGN;
+  unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  uintptr_t up = ((uintptr_t)m + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1);
+  unsigned char *a = (unsigned char *)up;
+  if (a > m) munmap(m, (size_t)(a - m));
+  size_t tail = (size_t)(m + len - (a + bytes));
+  if (tail) munmap(a + bytes, tail);
+  /* The plans run on whichever buffer is the input: it must be aligned as the one they were made
+   * on (a mapping is page-aligned, so it is). */
+  if (fftwf_alignment_of((float *)a) != fftwf_alignment_of((float *)r->own)) {
+    munmap(a, bytes);
+    return NULL;
+  }
+  r->spare_map = a;
+  r->spare = (float complex *)a;
   return r->spare;
 }
 
@@ -219,11 +222,12 @@ void fmr_recon_take_spare(fmr_recon *r) {
   r->spare = t;
 }
 
-void fmr_recon_release(fmr_recon *r) {
-  if (!r || r->forward) return;
-  fftwf_free(r->buf);
-  fftwf_free(r->spare);
-  r->buf = r->spare = NULL;
+void fmr_recon_release_spare(fmr_recon *r) {
+  if (!r || !r->spare_map) return;
+  r->buf = r->own;
+  munmap(r->spare_map, r->coils * r->H * r->W * sizeof *r->buf);
+  r->spare_map = NULL;
+  r->spare = NULL;
 }
 
 const char *fmr_recon_source_dataset(fmr_recon_source s) {
@@ -246,7 +250,6 @@ int fmr_recon_slice_timed(fmr_recon *r, size_t h, size_t w, float *out, fmr_reco
     return fmr_err_set(err, FMR_EINVAL, "recon: target frame %zu x %zu does not fit in the %zu x "
                        "%zu image", h, w, H, W);
   float complex *buf = r->buf;
-  if (!buf) return fmr_err_set(err, FMR_EINVAL, "recon: no slice in the input buffer");
   double t0 = fmr_monotonic_seconds(), t_fft = 0.0;
   fftwf_execute_dft(r->cols, buf, buf);
   double t1 = fmr_monotonic_seconds();
@@ -307,8 +310,8 @@ void fmr_recon_free(fmr_recon **pr) {
     if (r->rows[k]) fftwf_destroy_plan(r->rows[k]);
   if (r->plan2d) fftwf_destroy_plan(r->plan2d);
   if (r->work) fftwf_free(r->work);
-  fftwf_free(r->buf);
-  fftwf_free(r->spare);
+  fmr_recon_release_spare(r);
+  if (r->own) fftwf_free(r->own);
   free(r);
   *pr = NULL;
 }

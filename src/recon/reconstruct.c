@@ -303,9 +303,7 @@ static int pf_wait(prefetch *pf, size_t s, const char *what, fmr_err *err) {
  * again with the scan the fast path skips), or finite values too large for float32. */
 static int name_nonfinite(fmr_kspace *ks, fmr_recon *recon, size_t s, const char *what,
                           fmr_err *err) {
-  float complex *in = fmr_recon_input(recon);
-  if (!in) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for a k-space slice", what);
-  int rc = fmr_kspace_read_slice(ks, s, in, err);
+  int rc = fmr_kspace_read_slice(ks, s, fmr_recon_input(recon), err);
   if (rc) return rc;
   return fmr_err_set(err, FMR_ENUMERIC, "%s: slice %zu: reconstructed image holds Inf (k-space "
                      "values too large for float32)", what, s);
@@ -345,8 +343,8 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   fmr_recon_times rt = {0.0, 0.0};
   float complex *spare = NULL;
   if (recon && (pf = pf_start(fmr_kspace_path(ks))) != NULL) {
-    /* Slice 0 is read here, into the input buffer, while the thread reads slice 1 into the
-     * spare. */
+    /* Slice 0 is read here, into the warm input buffer, while the thread faults in the spare
+     * with slice 1: waiting for a fresh buffer's first pages would be the one wait left. */
     spare = fmr_recon_spare(recon);
     pf_post(pf, ks, 0, compare_ds, NULL);
   }
@@ -366,11 +364,8 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
     res->timing.read_wait += t0 - tw;
     /* k-space goes straight into the transform buffer; its NaN/Inf scan is the transform's own
      * finiteness check of the output (see name_nonfinite). */
-    float complex *in = recon && !have ? fmr_recon_input(recon) : NULL;
     rc = !recon  ? fmr_kspace_read_recon(ks, source_ds, s, plane_buf, err)
-         : !have ? (in ? fmr_kspace_read_slice_raw(ks, s, in, err)
-                       : fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for a k-space slice",
-                                     what))
+         : !have ? fmr_kspace_read_slice_raw(ks, s, fmr_recon_input(recon), err)
                  : 0;
     if (!rc && compare_ds) rc = fmr_kspace_read_recon(ks, compare_ds, s, stored, err);
     double t1 = fmr_monotonic_seconds();
@@ -401,7 +396,7 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   }
 done:
   pf_stop(pf);
-  fmr_recon_release(recon);
+  fmr_recon_release_spare(recon);
   res->timing.transform = rt.transform;
   res->timing.combine_crop += rt.combine;
   free(stored);

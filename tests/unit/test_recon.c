@@ -336,48 +336,6 @@ static void test_target_frame(void) {
   CHECK_INT_EQ(fmr_recon_target_frame(&info, &hdr, "f.h5", &h, &w, &err), FMR_EFORMAT);
 }
 
-/* The input buffers come and go per volume (fmr_recon_release): after a release the next input
- * and spare are fresh buffers the same plans run on, bit for bit as before; a slice with no input
- * is an error, not a crash; and taking the spare swaps the two buffers. */
-static void test_release_and_spare(void) {
-  enum { C = 3, H = 24, W = 20, h = 12, w = 20 };
-  fmr_err err;
-  fmr_recon *r = NULL;
-  CHECK_INT_EQ(fmr_recon_new(C, H, W, FMR_FFT_ESTIMATE, 0, &r, &err), 0);
-  if (!r) return;
-  static float complex k[C * H * W];
-  static float first[h * w], again[h * w], swapped[h * w];
-  uint64_t seed = 12345;
-  for (size_t i = 0; i < C * H * W; i++) k[i] = (float)rnd(&seed) + (float)rnd(&seed) * I;
-
-  memcpy(fmr_recon_input(r), k, sizeof k);
-  CHECK_INT_EQ(fmr_recon_slice(r, h, w, first, &err), 0);
-
-  fmr_recon_release(r);
-  CHECK_INT_EQ(fmr_recon_slice(r, h, w, again, &err), FMR_EINVAL);
-  CHECK(strstr(err.msg, "no slice") != NULL);
-  float complex *in = fmr_recon_input(r);
-  CHECK(in != NULL);
-  memcpy(in, k, sizeof k);
-  CHECK_INT_EQ(fmr_recon_slice(r, h, w, again, &err), 0);
-  CHECK(memcmp(first, again, sizeof first) == 0);
-
-  float complex *spare = fmr_recon_spare(r);
-  CHECK(spare != NULL && spare != in);
-  CHECK(fmr_recon_spare(r) == spare); /* held until taken */
-  memcpy(spare, k, sizeof k);
-  fmr_recon_take_spare(r);
-  CHECK(fmr_recon_input(r) == spare);
-  CHECK(fmr_recon_spare(r) == in);
-  CHECK_INT_EQ(fmr_recon_slice(r, h, w, swapped, &err), 0);
-  CHECK(memcmp(first, swapped, sizeof first) == 0);
-
-  fmr_recon_release(r);
-  fmr_recon_release(r); /* safe twice */
-  fmr_recon_release(NULL);
-  fmr_recon_free(&r);
-}
-
 int main(void) {
   test_against_naive_dft();
   test_forward();
@@ -385,7 +343,6 @@ int main(void) {
   test_roundtrip_crop();
   test_orient();
   test_errors();
-  test_release_and_spare();
   test_wisdom_only();
   test_target_frame();
   return fmr_test_end();

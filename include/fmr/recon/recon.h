@@ -37,20 +37,16 @@ int fmr_recon_new(size_t coils, size_t H, size_t W, fmr_fft_effort effort, int w
                   fmr_recon **out, fmr_err *err);
 
 /* The input buffer (coils*H*W, [coil][row][col], FFTW-aligned) to fill with one slice of k-space,
- * e.g. by fmr_kspace_read_slice. Owned by r; NULL when out of memory. The transform runs in place
- * in it. */
+ * e.g. by fmr_kspace_read_slice. Owned by r. The transform runs in place in it. */
 float complex *fmr_recon_input(fmr_recon *r);
 
 /* A second input buffer, for reading the next slice while this one is transformed: NULL when it
  * cannot be had (then read into fmr_recon_input as usual). fmr_recon_take_spare makes the spare,
- * once filled, the input (the old input becomes the spare). Inverse plans only. */
+ * once filled, the input (the old input becomes the spare); fmr_recon_release_spare returns its
+ * memory, so it is resident only while a volume is read. Inverse plans only. */
 float complex *fmr_recon_spare(fmr_recon *r);
 void fmr_recon_take_spare(fmr_recon *r);
-
-/* Give both input buffers back to malloc after a volume (inverse plans; the plans stay): the
- * outputs are written in their memory, and the next fmr_recon_input / fmr_recon_spare takes it
- * back. The input's contents are lost. */
-void fmr_recon_release(fmr_recon *r);
+void fmr_recon_release_spare(fmr_recon *r);
 
 /* Reconstruct the slice currently in the input buffer into out (h*w floats, row-major), cropped and
  * not flipped. h <= H and w <= W, else FMR_EINVAL. The input buffer is clobbered. FMR_ENUMERIC when
