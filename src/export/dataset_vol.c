@@ -254,19 +254,19 @@ int fmr_dataset_volume_write(const char *path, const fmr_dataset_attrs *a, const
   /* Built in memory and written out whole when closed (core driver with backing store): HDF5's
    * own flushes then never meet a full disk, which leaves HDF5 1.10 with a half-closed file that
    * crashes it at exit; only the driver's final write can fail, with errno for the store.
-   * The driver grows its image by reallocating in steps of the increment: at 1 MB, 22 times for a
-   * knee volume's 22 MB. An increment of the file's expected size makes it one allocation; it
-   * never reaches the file, which the driver truncates to its end of allocation at close. Write
-   * tracking makes the driver's flushes write only what changed since the last one: without it,
-   * the whole image went out at create (the increment's zeros), then three times more at close. */
+   * The driver grows its image by reallocating in steps of the increment: at 1 MB, 20 times for a
+   * knee volume's 20 MB. An increment of the file's expected size makes it one allocation; it
+   * never reaches the file, which the driver truncates to its end of allocation at close. Not
+   * write tracking, though it halves what reaches the page cache (the image goes out twice, at
+   * create and at close): when its close-time write met a full disk, H5Fclose failed and left
+   * the file open, and HDF5 1.10 crashed at exit closing it. */
   size_t labelled = 0;
   for (size_t s = 0; mask && s < a->slices; s++) labelled += bits[s] != 0;
   size_t expect = (recon ? a->slices * plane * sizeof(float) : 0) + labelled * plane * pixel_bytes +
                   nrows * sizeof(fmr__box_rec) + a->slices * 16 + ((size_t)1 << 16);
   size_t increment = (expect + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
   if (fapl < 0 || fcpl < 0 || dcpl < 0 || fmr__h5_reproducible(fapl, fcpl, -1, dcpl) < 0 ||
-      H5Pset_fapl_core(fapl, increment, 1) < 0 ||
-      H5Pset_core_write_tracking(fapl, 1, (size_t)1 << 16) < 0) {
+      H5Pset_fapl_core(fapl, increment, 1) < 0) {
     rc = fmr_err_set(err, FMR_EHDF5, "%s: property lists: %s", path,
                      fmr__h5_error_detail(detail, sizeof detail));
     goto done;

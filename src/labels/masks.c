@@ -109,9 +109,15 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
     goto done;
   }
   /* Pin the object format so a newer library cannot silently change the bytes, and keep
-   * modification times out of every object header (the root group via the fcpl). */
+   * modification times out of every object header (the root group via the fcpl).
+   * Built in memory and written out whole at close (core driver with backing store), as the
+   * dataset's volume files are (export/dataset_vol.c): HDF5's own writes meeting a full disk
+   * leave HDF5 1.10 with a half-closed file that crashes it at exit; the driver's one write at
+   * close fails cleanly, with errno for the store. The file is the compressed mask, a few
+   * hundred kB at most: 1 MB steps. */
   hsize_t chunk[3] = {1, (hsize_t)m->h, (hsize_t)m->w};
-  if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+  if (H5Pset_fapl_core(fapl, (size_t)1 << 20, 1) < 0 ||
+      H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
       H5Pset_obj_track_times(fcpl, 0) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0 ||
       H5Pset_chunk(dcpl, 3, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
       H5Pset_deflate(dcpl, GZIP_LEVEL) < 0) {
