@@ -77,8 +77,12 @@ int fmr__annotate(fmr__vol *v, fmr_err *err) {
   size_t *label_boxes = NULL;
   v->pb = pb;
   v->nvocab = nvocab;
-  v->mask = calloc(slices * h * w, pb);
-  fmr_advise_huge_pages(v->mask, slices * h * w * pb);
+  v->mask = fmr__vol_carve(v, slices * h * w * pb);
+  v->mask_carved = v->mask != NULL;
+  if (!v->mask) {
+    v->mask = calloc(slices * h * w, pb);
+    fmr_advise_huge_pages(v->mask, slices * h * w * pb);
+  }
   label_pixels = calloc(nvocab ? nvocab : 1, sizeof *label_pixels);
   label_boxes = calloc(nvocab ? nvocab : 1, sizeof *label_boxes);
   v->vocab = calloc(nvocab ? nvocab : 1, sizeof *v->vocab);
@@ -138,7 +142,7 @@ done:
 }
 
 void fmr__annotate_release(fmr__vol *v) {
-  free(v->mask);
+  if (!v->mask_carved) free(v->mask);
   free(v->vocab);
   v->mask = NULL;
   v->vocab = NULL;

@@ -19,6 +19,7 @@
 typedef struct job {
   int is_dir;       /* sync the folder of st.rel; else commit st */
   const char *kind; /* the output kind (a static string) */
+  uint64_t order;   /* where the record lists it */
   fmr_stage st;
   int rc, committed; /* results */
   uint64_t bytes;
@@ -100,8 +101,10 @@ fmr__committer *fmr__committer_start(const fmr_store *store) {
   return c;
 }
 
+/* Locked with or without the thread: two writer lanes queue at once (writers.c). Without the
+ * thread the job runs here, under the lock, so the lanes' jobs still run one at a time. */
 static int queue(fmr__committer *c, const job *j, fmr_err *err) {
-  if (c->threaded) pthread_mutex_lock(&c->mu);
+  pthread_mutex_lock(&c->mu);
   int rc = 0;
   if (c->n == c->cap) {
     size_t cap = c->cap ? 2 * c->cap : 64;
@@ -117,14 +120,16 @@ static int queue(fmr__committer *c, const job *j, fmr_err *err) {
     if (c->threaded) pthread_cond_broadcast(&c->cv);
     else step(c);
   }
-  if (c->threaded) pthread_mutex_unlock(&c->mu);
+  pthread_mutex_unlock(&c->mu);
   return rc;
 }
 
-int fmr__committer_file(fmr__committer *c, const fmr_stage *st, const char *kind, fmr_err *err) {
+int fmr__committer_file(fmr__committer *c, const fmr_stage *st, const char *kind, uint64_t order,
+                        fmr_err *err) {
   job j;
   memset(&j, 0, sizeof j);
   j.kind = kind;
+  j.order = order;
   j.st = *st;
   int rc = queue(c, &j, err);
   if (rc) unlink(st->tmp);
@@ -140,10 +145,15 @@ int fmr__committer_dir(fmr__committer *c, const char *rel, fmr_err *err) {
 }
 
 int fmr__committer_failed(fmr__committer *c) {
-  if (c->threaded) pthread_mutex_lock(&c->mu);
+  pthread_mutex_lock(&c->mu);
   int failed = c->failed;
-  if (c->threaded) pthread_mutex_unlock(&c->mu);
+  pthread_mutex_unlock(&c->mu);
   return failed;
+}
+
+static int cmp_order(const void *a, const void *b) {
+  const job *x = a, *y = b;
+  return (x->order > y->order) - (x->order < y->order);
 }
 
 int fmr__committer_finish(fmr__committer *c, fmr_record *rec, fmr_stage_times *times,
@@ -160,7 +170,9 @@ int fmr__committer_finish(fmr__committer *c, fmr_record *rec, fmr_stage_times *t
   times->seconds[FMR_STAGE_HASH] += c->hash_seconds;
   times->seconds[FMR_STAGE_COMMIT] += c->sync_seconds;
   int rc = c->failed ? (*err = c->err, c->err.code) : 0;
-  /* Every file that reached its name is listed, after a failure too: the caller removes them. */
+  /* Every file that reached its name is listed, after a failure too: the caller removes them.
+   * In the writers' order, not the queue's, which the lanes interleave as they run. */
+  if (c->n) qsort(c->jobs, c->n, sizeof *c->jobs, cmp_order);
   for (size_t i = 0; i < c->n; i++) {
     const job *j = &c->jobs[i];
     if (!j->committed) continue;

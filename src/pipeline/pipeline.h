@@ -42,7 +42,17 @@ typedef struct fmr__vol {
   const char *codes_problem;        /* why codes is NULL */
   fmr_record *rec;
   fmr_stage_times *times; /* where the writers add their seconds */
+  /* What is left of the transform's idle input buffer (fmr_reconstruct_result.idle), for the
+   * volume's own buffers: see fmr__vol_carve. */
+  unsigned char *idle;
+  size_t idle_left;
+  int mask_carved; /* mask is in idle: not freed */
 } fmr__vol;
+
+/* bytes from v's idle transform buffer, zeroed, or NULL when they do not fit (then malloc).
+ * The buffer is 27 MB of pages already resident for a knee volume: the 16-bit pixels and the
+ * mask (21 MB) carved from it do not add to the peak RSS while the writers run at once. */
+void *fmr__vol_carve(fmr__vol *v, size_t bytes);
 
 /* Rasterise the volume's rows into v->mask and put the label statistics, study labels, problems
  * and box warnings into v->rec. */
@@ -59,13 +69,15 @@ typedef struct fmr__committer fmr__committer;
 /* NULL only when out of memory. Without a thread (pthread_create failed) jobs run as queued. */
 fmr__committer *fmr__committer_start(const fmr_store *store);
 /* Queue the staged file (written and closed) for fmr_store_commit with its folder's sync left to
- * a folder job. On failure (out of memory) the temporary is removed. */
-int fmr__committer_file(fmr__committer *c, const fmr_stage *st, const char *kind, fmr_err *err);
+ * a folder job; order is where fmr__committer_finish lists it. On failure (out of memory) the
+ * temporary is removed. Callable from several threads. */
+int fmr__committer_file(fmr__committer *c, const fmr_stage *st, const char *kind, uint64_t order,
+                        fmr_err *err);
 /* Queue the fsync of the folder of output `rel`, after its last file. */
 int fmr__committer_dir(fmr__committer *c, const char *rel, fmr_err *err);
 /* Has a queued job failed? Then queue no more: fmr__committer_finish returns the failure. */
 int fmr__committer_failed(fmr__committer *c);
-/* Wait for every job and free c; list each file that reached its name in rec, in queue order
+/* Wait for every job and free c; list each file that reached its name in rec, in `order`
  * (after a failure too, so that the caller removes them); add the seconds to times. Returns the
  * first failure (FMR_ESTORAGE for the storage). */
 int fmr__committer_finish(fmr__committer *c, fmr_record *rec, fmr_stage_times *times,

@@ -143,7 +143,7 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   const fmr_config *cfg = ctx->cfg;
   fmr_kspace *ks = NULL;
   float *stack = NULL;
-  int16_t *pixels = NULL;
+  int16_t *pixels = NULL, *pixels_owned = NULL;
   fmr__vol v;
   memset(&v, 0, sizeof v);
   v.cfg = cfg;
@@ -216,9 +216,14 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   sec[FMR_STAGE_TRANSFORM] += res.timing.transform;
   sec[FMR_STAGE_COMBINE_CROP] += res.timing.combine_crop;
   fmr_kspace_close(&ks); /* done with the input: release the file before the writes */
+  v.idle = res.idle;
+  v.idle_left = res.idle_bytes;
 
-  pixels = malloc(slices * plane * sizeof *pixels);
-  fmr_advise_huge_pages(pixels, slices * plane * sizeof *pixels);
+  pixels = fmr__vol_carve(&v, slices * plane * sizeof *pixels);
+  if (!pixels) {
+    pixels = pixels_owned = malloc(slices * plane * sizeof *pixels);
+    fmr_advise_huge_pages(pixels, slices * plane * sizeof *pixels);
+  }
   if (!pixels) {
     rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", t->path);
     goto done;
@@ -274,10 +279,20 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   rc = fmr__write_outputs(&v, err);
 done:
   fmr__annotate_release(&v);
-  free(pixels);
+  free(pixels_owned);
   free(stack);
   fmr_kspace_close(&ks);
   return rc;
+}
+
+void *fmr__vol_carve(fmr__vol *v, size_t bytes) {
+  /* 64-byte pieces: what malloc's would be for SIMD loops over them, and cache lines apart. */
+  size_t need = (bytes + 63) & ~(size_t)63;
+  if (!v->idle || need < bytes || need > v->idle_left) return NULL;
+  void *p = v->idle;
+  v->idle += need;
+  v->idle_left -= need;
+  return memset(p, 0, bytes);
 }
 
 int fmr_volume_dataset_attrs(const fmr_config *cfg, const fmr_record *r, char uid[FMR_UID_MAX],

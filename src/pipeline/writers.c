@@ -2,6 +2,8 @@
  * the life cycle (path from the store, stage, write, commit + hash, record, fault
  * classification) is written once, in fmr__write_outputs. Adding a kind: one row in the store's
  * kind table (its path rule), one writer and one row here. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +20,21 @@
 
 typedef enum { FOR_ALL = 0, FOR_REVIEWED } applies_to;
 
+/* A volume's writers run in two lanes at once, one on a thread of its own: writing is a quarter
+ * of a volume's time on one rank, and a rank's second core is idle while it writes. Debian's
+ * parallel HDF5 is not thread-safe (HDF5 builds parallel or thread-safe, not both), so every
+ * writer that calls HDF5 is in one lane; DCMTK, libpng and zlib are safe on objects of their
+ * own. NIfTI stays with HDF5: nifticlib keeps global options. The lanes share only what the
+ * writers read (the volume) and the committer, which has a lock. */
+typedef enum { LANE_HDF5 = 0, LANE_OTHER, NLANES } lane_id;
+
 typedef struct writer {
   const char *kind;     /* the store's kind: path rule and manifest name */
   int (*enabled)(const fmr_config *cfg); /* the config switch */
   applies_to to;        /* reviewed: only volumes in the fastMRI+ file list get one */
   int masked;           /* reads the annotation mask (and rows) of a reviewed volume */
   fmr_stage_id stage;   /* where the run report counts its writing time */
+  lane_id lane;
   /* How many files this volume gets (0: none, e.g. a SEG without findings). */
   int (*count)(const fmr__vol *v, size_t *n, fmr_err *err);
   /* Write file `index` to `path` (a temporary the store renames into place). */
@@ -200,14 +211,16 @@ static int on_recon(const fmr_config *c) { return c->write_dataset || c->write_b
 static int on_nifti(const fmr_config *c) { return c->write_nifti; }
 
 static const writer writers[] = {
-    {"dicom", on_dicom, FOR_ALL, 0, FMR_STAGE_WRITE_IMAGES, dicom_count, dicom_write},
-    {"mask", on_masks, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, one, mask_write},
-    {"seg", on_seg, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, seg_count, seg_write},
-    {"preview", on_preview, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, preview_count,
-     preview_write},
-    {"recon", on_recon, FOR_ALL, 1, FMR_STAGE_WRITE_TRAINING, one, recon_write},
-    {"nifti", on_nifti, FOR_ALL, 0, FMR_STAGE_WRITE_TRAINING, one, nifti_write},
-    {"nifti_mask", on_nifti, FOR_REVIEWED, 1, FMR_STAGE_WRITE_TRAINING, one, nifti_mask_write},
+    {"dicom", on_dicom, FOR_ALL, 0, FMR_STAGE_WRITE_IMAGES, LANE_OTHER, dicom_count, dicom_write},
+    {"mask", on_masks, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, LANE_HDF5, one, mask_write},
+    {"seg", on_seg, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, LANE_OTHER, seg_count,
+     seg_write},
+    {"preview", on_preview, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, LANE_OTHER,
+     preview_count, preview_write},
+    {"recon", on_recon, FOR_ALL, 1, FMR_STAGE_WRITE_TRAINING, LANE_HDF5, one, recon_write},
+    {"nifti", on_nifti, FOR_ALL, 0, FMR_STAGE_WRITE_TRAINING, LANE_HDF5, one, nifti_write},
+    {"nifti_mask", on_nifti, FOR_REVIEWED, 1, FMR_STAGE_WRITE_TRAINING, LANE_HDF5, one,
+     nifti_mask_write},
 };
 
 static int wanted(const writer *wr, const fmr_config *cfg, int reviewed) {
@@ -222,8 +235,9 @@ int fmr__writers_need_annotations(const fmr_config *cfg, int reviewed) {
 
 /* One fsync per folder, not per file: a folder's files are renamed in one after another, then
  * the folder is synced once when the next output goes elsewhere (36 DICOM files, one sync), and
- * always before the record that makes them count is committed. Hashing, syncing and renaming run
- * on the committer's thread, in this order, while the next file is written. */
+ * always before the record that makes them count is committed; each lane keeps its own folder.
+ * Hashing, syncing and renaming run on the committer's thread, in this order, while the next
+ * file is written. */
 static int sync_pending(fmr__committer *c, char pending[PATH_MAX], fmr_err *err) {
   if (!pending[0]) return 0;
   int rc = fmr__committer_dir(c, pending, err);
@@ -236,29 +250,44 @@ static size_t dir_len(const char *rel) {
   return slash ? (size_t)(slash - rel) : 0;
 }
 
-static int write_all(fmr__vol *v, fmr__committer *c, char pending[PATH_MAX], fmr_err *err) {
+/* One lane's share of a volume's outputs. */
+typedef struct lane {
+  const fmr__vol *v;
+  fmr__committer *c;
+  lane_id id;
+  atomic_int *stop; /* set by the first lane that fails: the other stops at its next file */
+  fmr_stage_times times;
+  int rc;
+  fmr_err err;
+} lane;
+
+static int write_lane(lane *l, char pending[PATH_MAX]) {
+  const fmr__vol *v = l->v;
+  fmr_err *err = &l->err;
   for (size_t i = 0; i < sizeof writers / sizeof *writers; i++) {
     const writer *wr = &writers[i];
-    if (!wanted(wr, v->cfg, v->task->reviewed)) continue;
+    if (wr->lane != l->id || !wanted(wr, v->cfg, v->task->reviewed)) continue;
     size_t n = 0;
     int rc = wr->count(v, &n, err);
     if (rc) return rc;
     for (size_t k = 0; k < n; k++) {
-      if (fmr__committer_failed(c)) return 0; /* fmr__committer_finish says why */
+      /* fmr__committer_finish or the other lane says why */
+      if (atomic_load(l->stop) || fmr__committer_failed(l->c)) return 0;
       fmr_stage st;
       char rel[PATH_MAX];
       rc = fmr_store_path(wr->kind, v->task->name, k, rel, sizeof rel, err);
       if (!rc && pending[0] &&
           (dir_len(pending) != dir_len(rel) || strncmp(pending, rel, dir_len(rel)) != 0))
-        rc = sync_pending(c, pending, err);
+        rc = sync_pending(l->c, pending, err);
       if (!rc) rc = fmr_store_stage(v->store, rel, &st, err);
       if (rc) return rc;
       st.defer_dir_sync = 1;
       double t0 = fmr_monotonic_seconds();
       rc = wr->write(v, k, st.tmp, err);
-      v->times->seconds[wr->stage] += fmr_monotonic_seconds() - t0;
+      l->times.seconds[wr->stage] += fmr_monotonic_seconds() - t0;
       if (rc) return fmr_store_abandon(v->store, &st, rc, err);
-      rc = fmr__committer_file(c, &st, wr->kind, err);
+      /* The record lists a volume's files in table order, whichever lane committed first. */
+      rc = fmr__committer_file(l->c, &st, wr->kind, ((uint64_t)i << 32) | k, err);
       if (rc) return rc;
       snprintf(pending, PATH_MAX, "%s", rel);
     }
@@ -266,12 +295,48 @@ static int write_all(fmr__vol *v, fmr__committer *c, char pending[PATH_MAX], fmr
   return 0;
 }
 
-int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
+static void run_lane(lane *l) {
   char pending[PATH_MAX] = "";
+  l->rc = write_lane(l, pending);
+  if (!l->rc) l->rc = sync_pending(l->c, pending, &l->err);
+  if (l->rc) atomic_store(l->stop, 1);
+}
+
+static void *lane_main(void *arg) {
+  run_lane(arg);
+  return NULL;
+}
+
+int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
   fmr__committer *c = fmr__committer_start(v->store);
   if (!c) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
-  int rc = write_all(v, c, pending, err);
-  if (!rc) rc = sync_pending(c, pending, err);
+  atomic_int stop = 0;
+  lane lanes[NLANES];
+  memset(lanes, 0, sizeof lanes);
+  for (int i = 0; i < NLANES; i++) {
+    lanes[i].v = v;
+    lanes[i].c = c;
+    lanes[i].id = (lane_id)i;
+    lanes[i].stop = &stop;
+    fmr_err_clear(&lanes[i].err);
+  }
+  /* Without a thread the lanes run one after the other: the same files, no overlap. */
+  pthread_t th;
+  int threaded = pthread_create(&th, NULL, lane_main, &lanes[LANE_OTHER]) == 0;
+  run_lane(&lanes[LANE_HDF5]);
+  if (threaded) pthread_join(th, NULL);
+  else run_lane(&lanes[LANE_OTHER]);
+
+  /* The volume's failure: the storage's if a lane met it, else the HDF5 lane's before the
+   * other's, so that the same fault gives the same message. */
+  int rc = 0;
+  for (int i = 0; i < NLANES; i++) {
+    for (int k = 0; k < FMR_NSTAGES; k++) v->times->seconds[k] += lanes[i].times.seconds[k];
+    if (lanes[i].rc && (!rc || (lanes[i].rc == FMR_ESTORAGE && rc != FMR_ESTORAGE))) {
+      rc = lanes[i].rc;
+      *err = lanes[i].err;
+    }
+  }
   fmr_err cerr;
   fmr_err_clear(&cerr);
   int crc = fmr__committer_finish(c, v->rec, v->times, &cerr);

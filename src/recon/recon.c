@@ -222,6 +222,11 @@ void fmr_recon_take_spare(fmr_recon *r) {
   r->spare = t;
 }
 
+void *fmr_recon_idle_buffer(fmr_recon *r, size_t *bytes) {
+  *bytes = r ? r->coils * r->H * r->W * sizeof *r->buf : 0;
+  return r ? r->buf : NULL;
+}
+
 void fmr_recon_release_spare(fmr_recon *r) {
   if (!r || !r->spare_map) return;
   r->buf = r->own;

@@ -320,6 +320,8 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   res->nmse = NAN;
   res->compared_with = NULL;
   res->timing = (fmr_reconstruct_timing){0};
+  res->idle = NULL;
+  res->idle_bytes = 0;
   int rc = fmr_reconstruct_frame(info, hdr, opts, what, &res->h, &res->w, err);
   if (rc) return rc;
   const size_t h = res->h, w = res->w, plane = h * w;
@@ -397,6 +399,7 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
 done:
   pf_stop(pf);
   fmr_recon_release_spare(recon);
+  if (!rc && recon) res->idle = fmr_recon_idle_buffer(recon, &res->idle_bytes);
   res->timing.transform = rt.transform;
   res->timing.combine_crop += rt.combine;
   free(stored);

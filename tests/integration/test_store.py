@@ -72,6 +72,23 @@ class StoreTest(unittest.TestCase):
         self.assertIn("warnings", m["totals"])
         self.assertEqual(m["totals"]["warnings"], sum(len(v["warnings"]) for v in m["volumes"]))
 
+    def test_records_list_outputs_in_the_writer_table_order(self):
+        # The writers run in two lanes at once (src/pipeline/writers.c) and the committer gets
+        # their files interleaved; a record still lists them as the table orders its kinds, each
+        # kind's files by index, so that it is the same bytes whatever the timing.
+        table = ["dicom", "mask", "seg", "preview", "recon", "nifti", "nifti_mask"]
+        recs = sorted(glob.glob(os.path.join(self.out, ".fmr", "records", "*.json")))
+        self.assertEqual(len(recs), len(NAMES))
+        for path in recs:
+            with open(path) as f:
+                outs = json.load(f)["record"]["outputs"]
+            kinds = [o["kind"] for o in outs]
+            # A reviewed volume gets files of both lanes, or the order would say nothing.
+            self.assertIn("dicom", kinds, path)
+            self.assertIn("mask", kinds, path)
+            key = [(table.index(o["kind"]), o["path"]) for o in outs]
+            self.assertEqual(key, sorted(key), path)
+
     def test_root_refused_at_once(self):
         config = self.config_for("root", "/")
         t0 = time.monotonic()

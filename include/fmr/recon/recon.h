@@ -48,6 +48,11 @@ float complex *fmr_recon_spare(fmr_recon *r);
 void fmr_recon_take_spare(fmr_recon *r);
 void fmr_recon_release_spare(fmr_recon *r);
 
+/* The input buffer's memory (*bytes of it, FFTW-aligned), idle between volumes: the caller's to
+ * use for anything until the next fmr_recon_input. Its pages are resident from the slices last
+ * read into it, so memory carved from it costs neither page faults nor peak RSS. */
+void *fmr_recon_idle_buffer(fmr_recon *r, size_t *bytes);
+
 /* Reconstruct the slice currently in the input buffer into out (h*w floats, row-major), cropped and
  * not flipped. h <= H and w <= W, else FMR_EINVAL. The input buffer is clobbered. FMR_ENUMERIC when
  * a pixel is not finite (NaN/Inf k-space, or values too large for float32). */

@@ -49,6 +49,11 @@ typedef struct fmr_reconstruct_result {
   double nmse;               /* against the stored reconstruction of the same frame; NaN if none */
   const char *compared_with; /* that dataset's name, or NULL */
   fmr_reconstruct_timing timing;
+  /* The transform's input buffer, idle once the volume is done (fmr_recon_idle_buffer): the
+   * caller's memory until the next fmr_reconstruct_volume or fmr_fft_cache_free on the same
+   * cache. NULL (0 bytes) when no transform ran or the volume failed. */
+  void *idle;
+  size_t idle_bytes;
 } fmr_reconstruct_result;
 
 /* The frame the volume is reconstructed to, after checking that the source can give it. hdr may
