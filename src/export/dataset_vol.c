@@ -225,6 +225,7 @@ int fmr_dataset_volume_write(const char *path, const fmr_dataset_attrs *a, const
   uint32_t *counts = NULL;
   fmr__box_rec *recs = NULL;
   fmr__h5_quiet q;
+  fmr__h5_image image = {0};
   char detail[512];
   if (!path || !a || !a->name || a->slices == 0 || a->h == 0 || a->w == 0 ||
       (mask && fmr__mask_file_type(pixel_bytes) < 0) || (nrows && !rows))
@@ -251,22 +252,17 @@ int fmr_dataset_volume_write(const char *path, const fmr_dataset_attrs *a, const
   fapl = H5Pcreate(H5P_FILE_ACCESS);
   fcpl = H5Pcreate(H5P_FILE_CREATE);
   dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  /* Built in memory and written out whole when closed (core driver with backing store): HDF5's
-   * own flushes then never meet a full disk, which leaves HDF5 1.10 with a half-closed file that
-   * crashes it at exit; only the driver's final write can fail, with errno for the store.
-   * The driver grows its image by reallocating in steps of the increment: at 1 MB, 20 times for a
-   * knee volume's 20 MB. An increment of the file's expected size makes it one allocation; it
-   * never reaches the file, which the driver truncates to its end of allocation at close. Not
-   * write tracking, though it halves what reaches the page cache (the image goes out twice, at
-   * create and at close): when its close-time write met a full disk, H5Fclose failed and left
-   * the file open, and HDF5 1.10 crashed at exit closing it. */
+  /* Built in memory and written out by us (util/h5util.h, fmr__h5_memory_save): a full disk
+   * then meets our write, never HDF5's. The driver grows its image by reallocating in steps of
+   * the increment: at 1 MB, 20 times for a knee volume's 20 MB. An increment of the file's
+   * expected size makes it one allocation. */
   size_t labelled = 0;
   for (size_t s = 0; mask && s < a->slices; s++) labelled += bits[s] != 0;
   size_t expect = (recon ? a->slices * plane * sizeof(float) : 0) + labelled * plane * pixel_bytes +
                   nrows * sizeof(fmr__box_rec) + a->slices * 16 + ((size_t)1 << 16);
   size_t increment = (expect + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
   if (fapl < 0 || fcpl < 0 || dcpl < 0 || fmr__h5_reproducible(fapl, fcpl, -1, dcpl) < 0 ||
-      H5Pset_fapl_core(fapl, increment, 1) < 0) {
+      fmr__h5_memory_fapl(fapl, increment, &image) < 0) {
     rc = fmr_err_set(err, FMR_EHDF5, "%s: property lists: %s", path,
                      fmr__h5_error_detail(detail, sizeof detail));
     goto done;
@@ -294,15 +290,15 @@ int fmr_dataset_volume_write(const char *path, const fmr_dataset_attrs *a, const
                      fmr__h5_error_detail(detail, sizeof detail));
     goto done;
   }
+  rc = fmr__h5_memory_save(&file, &image, path, err);
 done:
   if (ftype >= 0) H5Tclose(ftype);
   if (mtype >= 0) H5Tclose(mtype);
-  if (file >= 0 && H5Fclose(file) < 0 && !rc)
-    rc = fmr_err_set(err, FMR_EHDF5, "%s: close failed: %s", path,
-                     fmr__h5_error_detail(detail, sizeof detail));
+  if (file >= 0) H5Fclose(file); /* after a failure: nothing of it is on disk */
   if (dcpl >= 0) H5Pclose(dcpl);
   if (fcpl >= 0) H5Pclose(fcpl);
   if (fapl >= 0) H5Pclose(fapl);
+  fmr__h5_image_release(&image);
   fmr__h5_quiet_end(&q);
   free(recs);
   free(counts);

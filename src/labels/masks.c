@@ -60,6 +60,7 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
   hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID;
   const uint8_t flip_ud = m->flip_ud ? 1 : 0, flip_lr = m->flip_lr ? 1 : 0;
   fmr__h5_quiet quiet;
+  fmr__h5_image image = {0};
 
   if (!path || !m || !m->volume || !m->frame || !m->mask ||
       (m->nvocab && !m->vocab))
@@ -110,13 +111,11 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
   }
   /* Pin the object format so a newer library cannot silently change the bytes, and keep
    * modification times out of every object header (the root group via the fcpl).
-   * Built in memory and written out whole at close (core driver with backing store), as the
-   * dataset's volume files are (export/dataset_vol.c): HDF5's own writes meeting a full disk
-   * leave HDF5 1.10 with a half-closed file that crashes it at exit; the driver's one write at
-   * close fails cleanly, with errno for the store. The file is the compressed mask, a few
-   * hundred kB at most: 1 MB steps. */
+   * Built in memory and written out by us (h5util.h, fmr__h5_memory_save): a full disk then
+   * meets our write, never HDF5's. The file is the compressed mask, a few hundred kB at most:
+   * 1 MB steps. */
   hsize_t chunk[3] = {1, (hsize_t)m->h, (hsize_t)m->w};
-  if (H5Pset_fapl_core(fapl, (size_t)1 << 20, 1) < 0 ||
+  if (fmr__h5_memory_fapl(fapl, (size_t)1 << 20, &image) < 0 ||
       H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
       H5Pset_obj_track_times(fcpl, 0) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0 ||
       H5Pset_chunk(dcpl, 3, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
@@ -174,16 +173,24 @@ int fmr_masks_write(const char *path, const fmr_mask_file *m, fmr_err *err) {
     rc = h5fail(err, path, "attributes");
     goto done;
   }
+  if (H5Dclose(dset) < 0) {
+    dset = H5I_INVALID_HID;
+    rc = h5fail(err, path, "close dataset");
+    goto done;
+  }
+  dset = H5I_INVALID_HID;
+  rc = fmr__h5_memory_save(&file, &image, path, err);
 
 done:
-  /* Reverse order. A property list, type or dataspace that fails to close only leaks; a dataset
-   * or file that fails to close may not be on disk, which is an error. */
-  if (dset >= 0 && H5Dclose(dset) < 0 && !rc) rc = h5fail(err, path, "close dataset");
+  /* Reverse order. The dataset and file are still open only after a failure, with nothing of
+   * the file on disk: what fails to close then only leaks memory. */
+  if (dset >= 0) (void)H5Dclose(dset);
   if (space >= 0) (void)H5Sclose(space);
-  if (file >= 0 && H5Fclose(file) < 0 && !rc) rc = h5fail(err, path, "close");
+  if (file >= 0) (void)H5Fclose(file);
   if (dcpl >= 0) (void)H5Pclose(dcpl);
   if (fcpl >= 0) (void)H5Pclose(fcpl);
   if (fapl >= 0) (void)H5Pclose(fapl);
+  fmr__h5_image_release(&image);
   fmr__h5_quiet_end(&quiet);
   return rc;
 }

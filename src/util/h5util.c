@@ -3,6 +3,11 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmr/util/fsutil.h"
 
 void fmr__h5_quiet_begin(fmr__h5_quiet *q) {
   q->saved = H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data) >= 0;
@@ -128,4 +133,89 @@ int fmr__h5_dataset_write(hid_t loc, const char *name, hid_t type, int rank, con
   if (H5Dclose(dset) < 0) rc = -1;
   fmr__h5_stack_restore(st);
   return rc;
+}
+
+/* The core driver's memory through these callbacks (H5Pset_file_image_callbacks): allocation as
+ * usual, except that the buffer freed at the file's close is kept for fmr__h5_memory_save. An
+ * H5Fcreate over an existing file opens and closes it once first; that image is dropped when the
+ * next one is kept. */
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+  (void)op;
+  fmr__h5_image *img = udata;
+  return img->live = malloc(size);
+}
+
+static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
+                          void *udata) {
+  (void)op, (void)udata;
+  return memcpy(dest, src, size);
+}
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+  (void)op;
+  fmr__h5_image *img = udata;
+  void *p = realloc(ptr, size);
+  if (p) img->live = p;
+  return p;
+}
+
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+  fmr__h5_image *img = udata;
+  if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && ptr && ptr == img->live) {
+    free(img->kept);
+    img->kept = ptr;
+    img->live = NULL;
+    return 0;
+  }
+  free(ptr);
+  return 0;
+}
+
+/* Property lists are copied with the callbacks; every copy shares the one caller-owned image. */
+static void *image_udata_copy(void *udata) { return udata; }
+static herr_t image_udata_free(void *udata) {
+  (void)udata;
+  return 0;
+}
+
+int fmr__h5_memory_fapl(hid_t fapl, size_t increment, fmr__h5_image *img) {
+  H5FD_file_image_callbacks_t cb = {image_malloc, image_memcpy,     image_realloc, image_free,
+                                    image_udata_copy, image_udata_free, img};
+  return H5Pset_fapl_core(fapl, increment, 0) < 0 || H5Pset_file_image_callbacks(fapl, &cb) < 0
+             ? -1
+             : 0;
+}
+
+/* The file's length is its superblock's end-of-file address: the driver's buffer is rounded up
+ * to its increment. Read by hand because no HDF5 call gives it after the close that settles it
+ * (H5Fget_eoa, before, still counts space the close gives back). Versions 2 and 3 (what the
+ * writers' pinned format bounds give): signature 8, version, sizes of offsets and lengths,
+ * flags, then base, extension and end-of-file addresses, little-endian. */
+static int image_length(const unsigned char *m, size_t size, size_t *len) {
+  static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  if (size < 48 || memcmp(m, sig, 8) != 0 || (m[8] != 2 && m[8] != 3) || m[9] != 8) return -1;
+  uint64_t eof = 0;
+  for (int i = 7; i >= 0; i--) eof = eof << 8 | m[28 + i];
+  if (eof < 48 || eof > size) return -1;
+  *len = (size_t)eof;
+  return 0;
+}
+
+int fmr__h5_memory_save(hid_t *file, fmr__h5_image *img, const char *path, fmr_err *err) {
+  hsize_t size = 0;
+  int rc = 0;
+  if (H5Fget_filesize(*file, &size) < 0) rc = fmr__h5_fail(err, FMR_EHDF5, path, "file size");
+  if (H5Fclose(*file) < 0 && !rc) rc = fmr__h5_fail(err, FMR_EHDF5, path, "close");
+  *file = H5I_INVALID_HID;
+  size_t len = 0;
+  if (!rc && (!img->kept || image_length(img->kept, (size_t)size, &len) != 0))
+    rc = fmr_err_set(err, FMR_EHDF5, "%s: HDF5 left no complete file image at close", path);
+  if (!rc) rc = fmr_write_file(path, img->kept, len, err);
+  return rc;
+}
+
+void fmr__h5_image_release(fmr__h5_image *img) {
+  /* Not img->live: that is still the driver's (its file never closed), and leaks. */
+  free(img->kept);
+  img->kept = NULL;
 }

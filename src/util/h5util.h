@@ -56,4 +56,29 @@ hid_t fmr__h5_dataset_create(hid_t loc, const char *name, hid_t type, int rank,
 int fmr__h5_dataset_write(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
                           hid_t dcpl, const void *data);
 
+/* Files built wholly in memory and written out by us. HDF5 1.10 handles a failed write badly: a
+ * file whose flush or close meets a full disk stays half-open, leaks its driver and can crash the
+ * library at exit (seen with the sec2 driver and with the core driver's backing store alike). So
+ * the writers build the file with the core driver and no backing store (nothing of it touches
+ * the disk) and write its image with fmr_write_file, whose failures are plain errno values.
+ * The image is taken from the driver as it closes (file image callbacks), not copied out with
+ * H5Fget_file_image: that copies a file the size of the volume's float stack, and HDF5 1.10.8's
+ * copy of a version-2 superblock carries a wrong checksum (no reader opens it). */
+typedef struct fmr__h5_image {
+  void *live;  /* the driver's image while the file is open */
+  void *kept;  /* the image the driver let go of at its close: ours to write and free */
+  size_t kept_size;
+} fmr__h5_image;
+
+/* Set fapl for an in-memory file whose image ends up in *img, growing in steps of `increment`
+ * bytes. *img must be zeroed, outlive the file (the driver reaches it until the file closes) and
+ * be released with fmr__h5_image_release. */
+int fmr__h5_memory_fapl(hid_t fapl, size_t increment, fmr__h5_image *img);
+/* Close the open in-memory file (*file becomes invalid whatever happens) and write its image to
+ * path: FMR_EHDF5 for HDF5's failures, FMR_ESTORAGE (fmr_write_file) for the disk's, the message
+ * naming path. On failure nothing is left at path. */
+int fmr__h5_memory_save(hid_t *file, fmr__h5_image *img, const char *path, fmr_err *err);
+/* Free what *img holds (after the file is closed). */
+void fmr__h5_image_release(fmr__h5_image *img);
+
 #endif

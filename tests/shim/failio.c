@@ -2,8 +2,8 @@
  * file lies under a chosen directory, with a chosen errno, by calling nothing (the real call is not
  * made). Test-only; never linked into the tool.
  *
- *   FMR_FAILIO_OP     write | pwrite | fsync | rename   (which call to fail; HDF5 writes with
- *                     pwrite)
+ *   FMR_FAILIO_OP     write | pwrite | fsync | rename   (which call to fail; HDF5's file
+ *                     drivers write with pwrite, the tool's in-memory HDF5 files go out with write)
  *   FMR_FAILIO_N      1-based count of matching calls; the Nth fails
  *   FMR_FAILIO_ERRNO  ENOSPC | EDQUOT | EROFS | EIO | EFBIG  (default ENOSPC)
  *   FMR_FAILIO_UNDER  only calls on files whose path starts with this (default: every file)

@@ -380,27 +380,31 @@ static void after_fault(const char *outdir, const char *out, const char *words) 
 
 static void test_shim(const char *self) {
   static const struct {
-    const char *op, *n, *errno_name, *words;
+    const char *op, *n, *errno_name, *words, *under; /* under: below the output folder */
   } cases[] = {
-      {"write", "4", "EIO", "Input/output error"},
-      {"fsync", "3", "EDQUOT", "Disk quota exceeded"},
+      {"write", "4", "EIO", "Input/output error", NULL},
+      {"fsync", "3", "EDQUOT", "Disk quota exceeded", NULL},
       /* The DICOM folder's one fsync, after its SLICES files (the attempts marker's file and
        * folder come first): the volume still fails as a storage fault, nothing kept. */
-      {"fsync", "6", "EIO", "Input/output error"},
-      {"rename", "5", "ENOSPC", "No space left on device"},
-      {"write", "1", "EROFS", "Read-only file system"},
-      {"pwrite", "1", "EIO", "Input/output error"}, /* HDF5's first write of the mask */
+      {"fsync", "6", "EIO", "Input/output error", NULL},
+      {"rename", "5", "ENOSPC", "No space left on device", NULL},
+      {"write", "1", "EROFS", "Read-only file system", NULL},
+      /* The mask file's one write (HDF5 builds it in memory): the HDF5 lane's failure. */
+      {"write", "1", "EIO", "Input/output error", "/masks/"},
+      /* And the volume's dataset file's (recon/, export/dataset_vol.c), the same lane's next. */
+      {"write", "1", "ENOSPC", "No space left on device", "/recon/"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char outdir[600], cmd[2048], out[4096];
     snprintf(outdir, sizeof outdir, "%s/shim%zu", base, i);
+    const char *under = cases[i].under ? cases[i].under : "";
     snprintf(cmd, sizeof cmd,
              /* ASan (FMR_SANITIZE) wants its runtime first; the shim only wraps libc calls. */
-             "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 "
+             "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:abort_on_error=1 "
              "LD_PRELOAD='%s' FMR_FAILIO_OP=%s FMR_FAILIO_N=%s FMR_FAILIO_ERRNO=%s "
-             "FMR_FAILIO_UNDER='%s' '%s' --child '%s' '%s'",
-             FMR_FAILIO_SHIM, cases[i].op, cases[i].n, cases[i].errno_name, outdir, self, base,
-             outdir);
+             "FMR_FAILIO_UNDER='%s%s' '%s' --child '%s' '%s'",
+             FMR_FAILIO_SHIM, cases[i].op, cases[i].n, cases[i].errno_name, outdir, under, self,
+             base, outdir);
     CHECK_INT_EQ(run(cmd, out, sizeof out), 0);
     after_fault(outdir, out, cases[i].words);
   }
