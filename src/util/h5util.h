@@ -67,7 +67,6 @@ int fmr__h5_dataset_write(hid_t loc, const char *name, hid_t type, int rank, con
 typedef struct fmr__h5_image {
   void *live;  /* the driver's image while the file is open */
   void *kept;  /* the image the driver let go of at its close: ours to write and free */
-  size_t kept_size;
 } fmr__h5_image;
 
 /* Set fapl for an in-memory file whose image ends up in *img, growing in steps of `increment`
