@@ -139,46 +139,53 @@ static hid_t box_type(const layout *l, int file) {
   return bad ? -1 : t;
 }
 
-/* Copy one dataset of a per-volume file into its preallocated place (independent write). */
-static int copy_volume_data(hid_t src, const char *name, hid_t dst, hid_t mtype, size_t bytes,
-                            size_t n) {
-  void *buf = malloc(n * bytes);
-  if (!buf) return FMR_ENOMEM;
-  int rc = read_u_dataset(src, name, mtype, n, buf) < 0 ? FMR_EHDF5 : 0;
-  if (!rc && H5Dwrite(dst, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) rc = FMR_ESTORAGE;
-  free(buf);
-  return rc;
+/* The copy buffer: a few MB used again for every volume and slab. A buffer of the whole volume,
+ * allocated per volume, was pages faulted in fresh each time (on a VM, the dearest part of the
+ * copy); a slab this size also stays in the cache between its read and its write. */
+#define COPY_SLAB_BYTES ((size_t)4 << 20)
+
+typedef struct copy_buf {
+  void *p;
+  size_t size;
+} copy_buf;
+
+/* Room for at least one slice of `plane_bytes`; 0 or FMR_ENOMEM. */
+static int copy_buf_fit(copy_buf *b, size_t plane_bytes) {
+  size_t want = plane_bytes > COPY_SLAB_BYTES ? plane_bytes : COPY_SLAB_BYTES;
+  if (b->size >= plane_bytes) return 0;
+  void *q = realloc(b->p, want);
+  if (!q) return FMR_ENOMEM;
+  b->p = q;
+  b->size = want;
+  return 0;
 }
 
-/* The mask, slice by slice, of the labelled slices only (slice_label_bits != 0): the others are
- * all zero and are left unwritten, so they read as the zeros a fresh file holds there (contiguous,
- * allocated early, never filled: the same bytes as writing them). recon/<name>.h5 stores only
- * those slices too (export/dataset_vol.c). */
-static int copy_mask_slices(hid_t src, hid_t dst, hid_t mtype, size_t bytes, size_t slices,
-                            size_t h, size_t w) {
-  uint64_t *bits = malloc((slices ? slices : 1) * sizeof *bits);
-  void *buf = malloc(h * w * bytes);
+/* Copy one (slices, h, w) dataset of a per-volume file into its preallocated place (independent
+ * writes), a slab of whole slices at a time; with `only`, just the slices s with only[s] != 0,
+ * one at a time. */
+static int copy_slices(hid_t src, const char *name, hid_t dst, hid_t mtype, size_t bytes,
+                       size_t slices, size_t h, size_t w, const uint64_t *only, copy_buf *b) {
+  size_t plane = h * w * bytes;
+  if (copy_buf_fit(b, plane)) return FMR_ENOMEM;
+  size_t per = only ? 1 : b->size / plane;
   hid_t sd = -1, ss = -1, ds = -1, ms = -1;
+  hsize_t dims[3] = {0, 0, 0};
   int rc = FMR_EHDF5;
-  hsize_t one[3] = {1, h, w};
-  if (!bits || !buf) {
-    rc = FMR_ENOMEM;
-    goto done;
-  }
-  if (read_u_dataset(src, "slice_label_bits", H5T_NATIVE_UINT64, slices, bits) < 0 ||
-      (sd = H5Dopen2(src, "mask", H5P_DEFAULT)) < 0 || (ss = H5Dget_space(sd)) < 0 ||
-      H5Sget_simple_extent_npoints(ss) != (hssize_t)(slices * h * w) ||
-      (ds = H5Dget_space(dst)) < 0 || (ms = H5Screate_simple(3, one, NULL)) < 0)
+  if ((sd = H5Dopen2(src, name, H5P_DEFAULT)) < 0 || (ss = H5Dget_space(sd)) < 0 ||
+      H5Sget_simple_extent_ndims(ss) != 3 || H5Sget_simple_extent_dims(ss, dims, NULL) != 3 ||
+      dims[0] != slices || dims[1] != h || dims[2] != w || (ds = H5Dget_space(dst)) < 0)
     goto done;
   rc = 0;
-  for (size_t s = 0; s < slices && !rc; s++) {
-    if (!bits[s]) continue;
-    hsize_t start[3] = {s, 0, 0};
-    if (H5Sselect_hyperslab(ss, H5S_SELECT_SET, start, NULL, one, NULL) < 0 ||
-        H5Dread(sd, mtype, ms, ss, H5P_DEFAULT, buf) < 0)
+  for (size_t s0 = 0; s0 < slices && !rc; s0 += per) {
+    if (only && !only[s0]) continue;
+    hsize_t start[3] = {s0, 0, 0}, count[3] = {slices - s0 < per ? slices - s0 : per, h, w};
+    if (ms >= 0) H5Sclose(ms);
+    if ((ms = H5Screate_simple(3, count, NULL)) < 0 ||
+        H5Sselect_hyperslab(ss, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        H5Dread(sd, mtype, ms, ss, H5P_DEFAULT, b->p) < 0)
       rc = FMR_EHDF5;
-    else if (H5Sselect_hyperslab(ds, H5S_SELECT_SET, start, NULL, one, NULL) < 0 ||
-             H5Dwrite(dst, mtype, ms, ds, H5P_DEFAULT, buf) < 0)
+    else if (H5Sselect_hyperslab(ds, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+             H5Dwrite(dst, mtype, ms, ds, H5P_DEFAULT, b->p) < 0)
       rc = FMR_ESTORAGE;
   }
 done:
@@ -186,7 +193,20 @@ done:
   if (ds >= 0) H5Sclose(ds);
   if (ss >= 0) H5Sclose(ss);
   if (sd >= 0) H5Dclose(sd);
-  free(buf);
+  return rc;
+}
+
+/* The mask of the labelled slices only (slice_label_bits != 0): the others are all zero and are
+ * left unwritten, so they read as the zeros a fresh file holds there (contiguous, allocated
+ * early, never filled: the same bytes as writing them). recon/<name>.h5 stores only those slices
+ * too (export/dataset_vol.c). */
+static int copy_mask_slices(hid_t src, hid_t dst, hid_t mtype, size_t bytes, size_t slices,
+                            size_t h, size_t w, copy_buf *b) {
+  uint64_t *bits = malloc((slices ? slices : 1) * sizeof *bits);
+  if (!bits) return FMR_ENOMEM;
+  int rc = read_u_dataset(src, "slice_label_bits", H5T_NATIVE_UINT64, slices, bits) < 0
+               ? FMR_EHDF5
+               : copy_slices(src, "mask", dst, mtype, bytes, slices, h, w, bits, b);
   free(bits);
   return rc;
 }
@@ -279,25 +299,27 @@ static int build_h5(MPI_Comm comm, int rank, int size, const fmr_dataset_input *
 
   /* Independent raw writes: volume i by rank i mod size; the tables by rank 0. A failure here is
    * this rank's alone, so it is remembered and every rank still reaches the collective close. */
+  copy_buf cb = {NULL, 0};
   for (size_t i = (size_t)rank; i < in->nvol && !local; i += (size_t)size) {
     const fmr_dataset_volume_in *v = &in->vols[i];
-    size_t n = v->attrs.slices * v->attrs.h * v->attrs.w;
     hid_t src = H5Fopen(v->file, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (src < 0) {
       local = fmr_err_set(err, FMR_EHDF5, "%s: cannot open: %s", v->file,
                           fmr__h5_error_detail(detail, sizeof detail));
       break;
     }
-    local = copy_volume_data(src, "reconstruction", recon[i], H5T_NATIVE_FLOAT, 4, n);
+    local = copy_slices(src, "reconstruction", recon[i], H5T_NATIVE_FLOAT, 4, v->attrs.slices,
+                        v->attrs.h, v->attrs.w, NULL, &cb);
     if (!local && v->mask_pixel_bytes)
       local = copy_mask_slices(src, mask[i], fmr__mask_mem_type(v->mask_pixel_bytes),
-                               v->mask_pixel_bytes, v->attrs.slices, v->attrs.h, v->attrs.w);
+                               v->mask_pixel_bytes, v->attrs.slices, v->attrs.h, v->attrs.w, &cb);
     H5Fclose(src);
     if (local)
       fmr_err_set(err, local, "%s: copying into %s failed (%s): %s", v->file, tmp,
                   local == FMR_EHDF5 ? "reading it, or not the recorded shape" : "writing",
                   fmr__h5_error_detail(detail, sizeof detail));
   }
+  free(cb.p);
   if (rank == 0 && !local) {
     sbuf = calloc(nslices ? nslices : 1, l.slice_size);
     bbuf = calloc(nrows ? nrows : 1, l.box_size);
