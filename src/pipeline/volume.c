@@ -30,6 +30,12 @@ struct fmr_volume_ctx {
   const fmr_seg_codes *codes; /* the plan's SEG coded concepts (output.seg); NULL when off */
   fmr_err codes_err;    /* why codes is NULL with output.seg on */
   fmr_stage_times last; /* the last volume's stages */
+  /* The float stack, kept from one volume to the next. It is live for the whole of a volume (the
+   * transforms fill it, the scaling and dataset writers read it), so keeping it raises no peak;
+   * freeing it gave its pages back, and the next volume faulted them in again on the
+   * transforming thread (on a VM with free page reporting, each a fault in the host too). */
+  float *stack;
+  size_t stack_cap; /* floats */
 };
 
 static const char *const stage_names[FMR_NSTAGES] = {
@@ -75,6 +81,7 @@ int fmr_volume_ctx_new(const fmr_config *cfg, const fmr_annotations *ann,
 
 void fmr_volume_ctx_free(fmr_volume_ctx **ctx) {
   if (!ctx || !*ctx) return;
+  free((*ctx)->stack);
   fmr_fft_cache_free(&(*ctx)->plans);
   fmr_store_free(&(*ctx)->store);
   free(*ctx);
@@ -142,7 +149,7 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
                    fmr_record *r, fmr_err *err) {
   const fmr_config *cfg = ctx->cfg;
   fmr_kspace *ks = NULL;
-  float *stack = NULL;
+  float *stack = NULL; /* ctx->stack while in use */
   int16_t *pixels = NULL, *pixels_owned = NULL;
   fmr__vol v;
   memset(&v, 0, sizeof v);
@@ -199,8 +206,18 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   r->frame[0] = v.h;
   r->frame[1] = v.w;
   size_t plane = v.h * v.w, slices = info->slices;
-  stack = malloc(slices * plane * sizeof *stack);
-  fmr_advise_huge_pages(stack, slices * plane * sizeof *stack);
+  /* Kept unless too small, or more than twice the size (one large volume does not pin its
+   * memory for the rest of the run). */
+  if (ctx->stack_cap < slices * plane || ctx->stack_cap / 2 > slices * plane) {
+    free(ctx->stack);
+    ctx->stack_cap = 0;
+    ctx->stack = malloc(slices * plane * sizeof *ctx->stack);
+    if (ctx->stack) {
+      ctx->stack_cap = slices * plane;
+      fmr_advise_huge_pages(ctx->stack, slices * plane * sizeof *ctx->stack);
+    }
+  }
+  stack = ctx->stack;
   if (!stack) {
     rc = fmr_err_set(err, FMR_ENOMEM, "%s: out of memory for a %zu x %zu x %zu stack", t->path,
                      slices, v.h, v.w);
@@ -242,8 +259,10 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   if (cfg->write_dataset) {
     v.recon = stack;
   } else {
-    free(stack);
-    stack = NULL;
+    /* Not needed by any writer: its pages leave the resident set while the outputs are written. */
+    free(ctx->stack);
+    ctx->stack = stack = NULL;
+    ctx->stack_cap = 0;
   }
   v.pixels = pixels;
 
@@ -280,7 +299,6 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
 done:
   fmr__annotate_release(&v);
   free(pixels_owned);
-  free(stack);
   fmr_kspace_close(&ks);
   return rc;
 }
