@@ -169,7 +169,7 @@ static int copy_slices(hid_t src, const char *name, hid_t dst, hid_t mtype, size
   if (copy_buf_fit(b, plane)) return FMR_ENOMEM;
   size_t per = only ? 1 : b->size / plane;
   hid_t sd = -1, ss = -1, ds = -1, ms = -1;
-  hsize_t dims[3] = {0, 0, 0};
+  hsize_t dims[3] = {0, 0, 0}, ms_rows = 0;
   int rc = FMR_EHDF5;
   if ((sd = H5Dopen2(src, name, H5P_DEFAULT)) < 0 || (ss = H5Dget_space(sd)) < 0 ||
       H5Sget_simple_extent_ndims(ss) != 3 || H5Sget_simple_extent_dims(ss, dims, NULL) != 3 ||
@@ -179,8 +179,13 @@ static int copy_slices(hid_t src, const char *name, hid_t dst, hid_t mtype, size
   for (size_t s0 = 0; s0 < slices && !rc; s0 += per) {
     if (only && !only[s0]) continue;
     hsize_t start[3] = {s0, 0, 0}, count[3] = {slices - s0 < per ? slices - s0 : per, h, w};
-    if (ms >= 0) H5Sclose(ms);
-    if ((ms = H5Screate_simple(3, count, NULL)) < 0 ||
+    /* One memory space per slab shape: every slab but a shorter last one has the same. */
+    if (ms < 0 || count[0] != ms_rows) {
+      if (ms >= 0) H5Sclose(ms);
+      ms_rows = count[0];
+      ms = H5Screate_simple(3, count, NULL);
+    }
+    if (ms < 0 ||
         H5Sselect_hyperslab(ss, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
         H5Dread(sd, mtype, ms, ss, H5P_DEFAULT, b->p) < 0)
       rc = FMR_EHDF5;
