@@ -34,6 +34,11 @@ int main(int argc, char **argv) {
    * peak RSS is unchanged. 32 MB is the largest threshold glibc accepts on 64-bit. */
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+  /* One heap for every thread. By default each thread (read-ahead, writer lane, committer, new
+   * with every volume) may get an arena of its own, and with the trim threshold above each arena
+   * keeps its freed pages: a 4-volume knee run peaked at 136 MB that way and at 117 MB with one
+   * arena, in the same time (the helper threads allocate little while the transforms run). */
+  mallopt(M_ARENA_MAX, 1);
 #endif
   if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
     usage(argc < 2 ? stderr : stdout);
