@@ -4,7 +4,9 @@
     side.py MEASUREMENTS_DIR
 
 Reads the rss.py records (ID.<rank>.json), fftfloor's JSON, recon's per-stage line and meta.json;
-prints markdown and writes results.json next to them. Medians over the rounds. Judges only a full
+prints markdown and writes results.json next to them. The table shows medians over the rounds; each
+target is the median over the rounds of its ratio within one round (rows seconds apart, the floor
+of the 1-rank target timed just before and after the run it is compared with). Judges only a full
 run on a quiet machine: load average above half the cores at the start, a calibration loop that
 drifted by more than 25 % between start and end, or other processes using more than 0.3 cores
 during a measured run make it refuse (exit 3). Exit 1 when a judged target is missed or a run
@@ -202,14 +204,48 @@ def main():
         row("Python: numpy + h5py + pydicom", v["python_s"], v["python_rss_mb"])
         row("BART fft/rss/resize, 1 thread", v["bart_s"], v["bart_rss_mb"])
 
-    # verdicts on the knee volume
+    # verdicts on the knee volume: each target the median over the rounds of its ratio within a
+    # round, so that the machine's drift between rounds (and over a round's minutes) stays out.
     k = results["volumes"].get("knee", {})
 
+    def floor_near(rnd):
+        """The crop-aware floor timed just before and after round rnd's 4-volume run (mean), or
+        the round's own floor row when the bracket is absent."""
+        ab = [os.path.join(m, "knee-floorb-%s.%s.json" % (rnd, x)) for x in "ab"]
+        if all(os.path.exists(q) for q in ab):
+            return statistics.mean(load(q)["crop_s"] for q in ab)
+        q = os.path.join(m, "knee-floor-%s.json" % rnd)
+        return load(q)["crop_s"] if os.path.exists(q) else None
+
+    def bart_round(rnd):
+        parts = [os.path.join(m, "knee-bart-%s-%s.0.json" % (x, rnd)) for x in ("fft", "rss", "resize")]
+        return sum(load(q)["wall_s"] for q in parts) if all(os.path.exists(q) for q in parts) else None
+
+    def per_volume_x4(rnd):
+        w = wall_round("knee", "run1x4", rnd)
+        return w / 4 if w else None
+
+    def plus(a, b):
+        return a + b if a is not None and b is not None else None
+
+    def mx(a, b):
+        return max(a, b) if a is not None and b is not None else None
+
+    rounds = rounds_of("knee", "run1x4")
+    per_round = {
+        "run1_vs_floor": [ratio(per_volume_x4(r), plus(floor_near(r), wall_round("knee", "read-warm", r)))
+                          for r in rounds],
+        "cold": [ratio(wall_round("knee", "run1cold", r),
+                       mx(wall_round("knee", "read-cold", r), wall_round("knee", "run1", r))) for r in rounds],
+        "python": [ratio(wall_round("knee", "python", r), wall_round("knee", "run1", r)) for r in rounds],
+        "bart": [ratio(bart_round(r), per_volume_x4(r)) for r in rounds],
+    }
+    results["per_round"] = per_round
     measured = [
-        ratio(k.get("run1_per_volume_s"), (k.get("floor_crop_s") or 0) + (k.get("read_warm_s") or 0)),
-        ratio(k.get("run1_cold_s"), max(k.get("read_cold_s") or 0, k.get("run1_s") or 0)),
-        ratio(k.get("python_s"), k.get("run1_s")),
-        ratio(k.get("bart_s"), k.get("run1_per_volume_s")),
+        med(per_round["run1_vs_floor"]),
+        med(per_round["cold"]),
+        med(per_round["python"]),
+        med(per_round["bart"]),
         max([x for x in (k.get("run1_rss_mb"), k.get("run1x4_rss_mb"), k.get("mpi1x8_rss_mb"),
                          k.get("mpi2x8_rss_mb")) if x] or [0]) or None,
         k.get("scaling_marginal"),
