@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fastmri-regen side-by-side benchmark (issue 12): every path on the same volumes, in turn, in one run.
 #
-#   bench/run.sh              realistic knee (36 x 15 x 640 x 368) + brain (16 x 16 x 640 x 320), 3 rounds
+#   bench/run.sh              realistic knee (36 x 15 x 640 x 368) + brain (16 x 16 x 640 x 320), 5 rounds (~10 min)
 #   bench/run.sh --quick      small volumes (4 coils, few slices), 1 round: checks the benchmark works
 #   bench/run.sh --rounds N   N rounds (medians over them)
 #   bench/run.sh --keep       keep data and measurements (path printed)
@@ -25,7 +25,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bench=$here/bench
 PY=/usr/bin/python3
-quick=0 keep=0 rounds=3 install=1
+quick=0 keep=0 rounds=5 install=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; rounds=1 ;;

@@ -289,6 +289,13 @@ def main():
                          "`-np 1` / `-np 2`, %s." % (vol, x("floor_pair_scaling"),
                                                      x("scaling_work_phase_x8"),
                                                      x("scaling_end_to_end_x4")))
+    crops = [load(q)["crop_s"] for q in glob.glob(os.path.join(m, "knee-floor*.json"))
+             if "floorpair" not in q]
+    if len(crops) > 1:
+        results["floor_spread"] = max(crops) / min(crops)
+        lines.append("knee crop-aware floor over the run: %.3f-%.3f s in %d timings (%.0f %% apart): the "
+                     "machine's own drift, which the per-round ratios keep out of the targets."
+                     % (min(crops), max(crops), len(crops), 100 * (max(crops) / min(crops) - 1)))
     if not meta["can_drop_caches"]:
         lines.append("Cold figures: not measured (the page cache cannot be dropped here).")
     if meta["quick"]:
