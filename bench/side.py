@@ -294,7 +294,7 @@ def main():
     if len(crops) > 1:
         results["floor_spread"] = max(crops) / min(crops)
         lines.append("knee crop-aware floor over the run: %.3f-%.3f s in %d timings (%.0f %% apart): the "
-                     "machine's own drift, which the per-round ratios keep out of the targets."
+                     "machine's own drift (the targets compare rows timed close together to keep most of it out)."
                      % (min(crops), max(crops), len(crops), 100 * (max(crops) / min(crops) - 1)))
     if not meta["can_drop_caches"]:
         lines.append("Cold figures: not measured (the page cache cannot be dropped here).")
