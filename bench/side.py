@@ -9,8 +9,8 @@ target is the median over the rounds of its ratio within one round (rows seconds
 of the 1-rank target timed just before and after the run it is compared with). Judges only a full
 run on a quiet machine: load average above half the cores at the start, a calibration loop that
 drifted by more than 25 % between start and end, or other processes using more than 0.3 cores
-during a measured run of a second or more make it refuse (exit 3). Exit 1 when a judged target is missed or a run
-failed."""
+during a measured run of a second or more make it refuse (exit 3). Exit 1 when a judged target is
+missed or a run failed."""
 import glob
 import json
 import os
@@ -78,15 +78,19 @@ def main():
             rss.append(max(r["maxrss_kb"] for r in rr) / 1024.0)
         return med(ws), (max(rss) if rss else None)
 
+    def bart_parts(vol, rnd):
+        """The fft, rss and resize records of one round, or None when one is missing."""
+        parts = [os.path.join(m, "%s-bart-%s-%s.0.json" % (vol, s, rnd)) for s in ("fft", "rss", "resize")]
+        return [load(p) for p in parts] if all(os.path.exists(p) for p in parts) else None
+
     def bart(vol):
         tot, rss = [], []
         rounds = {re.match(r".*-(\d+)\.0\.json$", p).group(1)
                   for p in glob.glob(os.path.join(m, "%s-bart-fft-*.0.json" % vol))}
         for rnd in rounds:
-            parts = [os.path.join(m, "%s-bart-%s-%s.0.json" % (vol, s, rnd)) for s in ("fft", "rss", "resize")]
-            if not all(os.path.exists(p) for p in parts):
+            rr = bart_parts(vol, rnd)
+            if not rr:
                 continue
-            rr = [load(p) for p in parts]
             tot.append(sum(r["wall_s"] for r in rr))
             rss.append(max(r["maxrss_kb"] for r in rr) / 1024.0)
         return med(tot), (max(rss) if rss else None)
@@ -220,8 +224,8 @@ def main():
         return load(q)["crop_s"] if os.path.exists(q) else None
 
     def bart_round(rnd):
-        parts = [os.path.join(m, "knee-bart-%s-%s.0.json" % (x, rnd)) for x in ("fft", "rss", "resize")]
-        return sum(load(q)["wall_s"] for q in parts) if all(os.path.exists(q) for q in parts) else None
+        rr = bart_parts("knee", rnd)
+        return sum(r["wall_s"] for r in rr) if rr else None
 
     def per_volume_x4(rnd):
         w = wall_round("knee", "run1x4", rnd)
