@@ -218,14 +218,14 @@ done:
 
 int fmr_dataset_volume_write(const char *path, const fmr_dataset_attrs *a, const float *recon,
                              const void *mask, size_t pixel_bytes, const fmr_box_row *rows,
-                             size_t nrows, fmr_err *err) {
+                             size_t nrows, void *scratch, size_t scratch_bytes, fmr_err *err) {
   int rc = 0;
   hid_t fapl = -1, fcpl = -1, dcpl = -1, file = -1, mtype = -1, ftype = -1;
   uint64_t *bits = NULL;
   uint32_t *counts = NULL;
   fmr__box_rec *recs = NULL;
   fmr__h5_quiet q;
-  fmr__h5_image image = {0};
+  fmr__h5_image image = {.scratch = scratch, .scratch_bytes = scratch ? scratch_bytes : 0};
   char detail[512];
   if (!path || !a || !a->name || a->slices == 0 || a->h == 0 || a->w == 0 ||
       (mask && fmr__mask_file_type(pixel_bytes) < 0) || (nrows && !rows))

@@ -42,17 +42,24 @@ typedef struct fmr__vol {
   const char *codes_problem;        /* why codes is NULL */
   fmr_record *rec;
   fmr_stage_times *times; /* where the writers add their seconds */
-  /* What is left of the transform's idle input buffer (fmr_reconstruct_result.idle), for the
-   * volume's own buffers: see fmr__vol_carve. */
-  unsigned char *idle;
-  size_t idle_left;
+  /* What is left of the transform's two idle input buffers (fmr_reconstruct_result.idle and
+   * .idle_spare), for the volume's own buffers: see fmr__vol_carve. */
+  unsigned char *idle[2];
+  size_t idle_left[2];
   int mask_carved; /* mask is in idle: not freed */
+  /* The rest of the idle memory, for the HDF5 lane's in-memory files (one at a time, each
+   * written out before the next is built): NULL when none is left. */
+  void *h5_scratch;
+  size_t h5_scratch_bytes;
 } fmr__vol;
 
-/* bytes from v's idle transform buffer, zeroed, or NULL when they do not fit (then malloc).
- * The buffer is 27 MB of pages already resident for a knee volume: the 16-bit pixels and the
- * mask (21 MB) carved from it do not add to the peak RSS while the writers run at once. */
+/* bytes from v's idle transform buffers, zeroed, or NULL when they do not fit (then malloc).
+ * Each buffer is 27 MB of pages already resident for a knee volume: the 16-bit pixels and the
+ * mask (21 MB) carved from them, and the recon/ file built in the rest (fmr__vol_carve_rest), do
+ * not add to the peak RSS or cost page faults while the writers run at once. */
 void *fmr__vol_carve(fmr__vol *v, size_t bytes);
+/* The larger of what is left of the idle buffers, not zeroed (*bytes of it; NULL when none). */
+void *fmr__vol_carve_rest(fmr__vol *v, size_t *bytes);
 
 /* Rasterise the volume's rows into v->mask and put the label statistics, study labels, problems
  * and box warnings into v->rec. */

@@ -233,8 +233,10 @@ static int process(fmr_volume_ctx *ctx, const fmr_task *t, const fmr_volume_hook
   sec[FMR_STAGE_TRANSFORM] += res.timing.transform;
   sec[FMR_STAGE_COMBINE_CROP] += res.timing.combine_crop;
   fmr_kspace_close(&ks); /* done with the input: release the file before the writes */
-  v.idle = res.idle;
-  v.idle_left = res.idle_bytes;
+  v.idle[0] = res.idle;
+  v.idle_left[0] = res.idle_bytes;
+  v.idle[1] = res.idle_spare;
+  v.idle_left[1] = res.idle_spare_bytes;
 
   pixels = fmr__vol_carve(&v, slices * plane * sizeof *pixels);
   if (!pixels) {
@@ -306,11 +308,24 @@ done:
 void *fmr__vol_carve(fmr__vol *v, size_t bytes) {
   /* 64-byte pieces: what malloc's would be for SIMD loops over them, and cache lines apart. */
   size_t need = (bytes + 63) & ~(size_t)63;
-  if (!v->idle || need < bytes || need > v->idle_left) return NULL;
-  void *p = v->idle;
-  v->idle += need;
-  v->idle_left -= need;
-  return memset(p, 0, bytes);
+  if (need < bytes) return NULL;
+  for (int i = 0; i < 2; i++) {
+    if (!v->idle[i] || need > v->idle_left[i]) continue;
+    void *p = v->idle[i];
+    v->idle[i] += need;
+    v->idle_left[i] -= need;
+    return memset(p, 0, bytes);
+  }
+  return NULL;
+}
+
+void *fmr__vol_carve_rest(fmr__vol *v, size_t *bytes) {
+  int i = v->idle_left[1] > v->idle_left[0];
+  void *p = v->idle_left[i] ? v->idle[i] : NULL;
+  *bytes = p ? v->idle_left[i] : 0;
+  v->idle[i] = NULL;
+  v->idle_left[i] = 0;
+  return p;
 }
 
 int fmr_volume_dataset_attrs(const fmr_config *cfg, const fmr_record *r, char uid[FMR_UID_MAX],

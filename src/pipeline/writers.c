@@ -184,7 +184,7 @@ static int recon_write(const fmr__vol *v, size_t index, const char *path, fmr_er
   if (!rc)
     rc = fmr_dataset_volume_write(path, &a, full ? v->recon : NULL,
                                   full && v->task->reviewed ? v->mask : NULL, v->pb, rows, nrows,
-                                  err);
+                                  v->h5_scratch, v->h5_scratch_bytes, err);
   free(rows);
   return rc;
 }
@@ -310,6 +310,9 @@ static void *lane_main(void *arg) {
 int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
   fmr__committer *c = fmr__committer_start(v->store);
   if (!c) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
+  /* The HDF5 lane's files are built in the idle memory left (the DICOM lane reads the pixels
+   * and the mask carved before it). */
+  v->h5_scratch = fmr__vol_carve_rest(v, &v->h5_scratch_bytes);
   atomic_int stop = 0;
   lane lanes[NLANES];
   memset(lanes, 0, sizeof lanes);

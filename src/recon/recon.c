@@ -184,12 +184,13 @@ void fmr_recon_forward(fmr_recon *r) {
 
 float complex *fmr_recon_input(fmr_recon *r) { return r->buf; }
 
-/* Its own mapping, not the heap: unmapped after each volume, its 28 MB (a knee slice) leave the
- * resident set while the outputs are written; from malloc they would also move glibc's mmap
- * threshold and keep later buffers on the heap. Mapped again per volume, its pages are faulted in
- * by the read-ahead thread (~15 ms for 28 MB, while slice 0 is transformed). Not advised for huge
- * pages: with THP defrag on madvise, that fault sometimes stalled 20-70 ms in compaction, a wait
- * of the transforming thread. 2 MiB-aligned all the same, for a kernel that uses them anyway. */
+/* Its own mapping, not the heap: from malloc it would move glibc's mmap threshold and keep later
+ * buffers on the heap. Kept from one volume to the next (fmr_fft_cache releases it when another
+ * shape is used): mapped again per volume, its 28 MB (a knee slice) cost ~7,000 page faults each
+ * time, ~70 ms on a VM. Between volumes it is idle memory the writers build files in
+ * (fmr_recon_idle_spare), so keeping it adds nothing to the peak. Advised for huge pages, 2 MiB
+ * aligned: faulted in once now, and the read-ahead of slice 1 into it waited 40 ms for 4 KiB
+ * pages against 4 ms for huge ones (a THP fault can stall in compaction, but once a run). */
 #define HUGE_ALIGN ((size_t)2 << 20)
 
 float complex *fmr_recon_spare(fmr_recon *r) {
@@ -210,6 +211,7 @@ float complex *fmr_recon_spare(fmr_recon *r) {
     munmap(a, bytes);
     return NULL;
   }
+  fmr_advise_huge_pages(a, bytes);
   r->spare_map = a;
   r->spare = (float complex *)a;
   return r->spare;
@@ -225,6 +227,11 @@ void fmr_recon_take_spare(fmr_recon *r) {
 void *fmr_recon_idle_buffer(fmr_recon *r, size_t *bytes) {
   *bytes = r ? r->coils * r->H * r->W * sizeof *r->buf : 0;
   return r ? r->buf : NULL;
+}
+
+void *fmr_recon_idle_spare(fmr_recon *r, size_t *bytes) {
+  *bytes = r && r->spare ? r->coils * r->H * r->W * sizeof *r->buf : 0;
+  return r ? r->spare : NULL;
 }
 
 void fmr_recon_release_spare(fmr_recon *r) {

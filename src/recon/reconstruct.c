@@ -46,6 +46,13 @@ void fmr_fft_cache_free(fmr_fft_cache **cache) {
  * per-volume cost; round-robin eviction is enough for a list that is not pathological. */
 int fmr_fft_cache_get(fmr_fft_cache *c, size_t coils, size_t H, size_t W, fmr_recon **out,
                       fmr_err *err) {
+  /* Only the shape in use holds a spare input buffer (fmr_recon_spare): a run over many shapes
+   * would otherwise keep one per cached shape. */
+  for (size_t i = 0; i < PLAN_CACHE; i++) {
+    plan_entry *p = &c->plans[i];
+    if (p->recon && !(p->coils == coils && p->H == H && p->W == W))
+      fmr_recon_release_spare(p->recon);
+  }
   for (size_t i = 0; i < PLAN_CACHE; i++) {
     plan_entry *p = &c->plans[i];
     if (p->recon && p->coils == coils && p->H == H && p->W == W) {
@@ -320,8 +327,8 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   res->nmse = NAN;
   res->compared_with = NULL;
   res->timing = (fmr_reconstruct_timing){0};
-  res->idle = NULL;
-  res->idle_bytes = 0;
+  res->idle = res->idle_spare = NULL;
+  res->idle_bytes = res->idle_spare_bytes = 0;
   int rc = fmr_reconstruct_frame(info, hdr, opts, what, &res->h, &res->w, err);
   if (rc) return rc;
   const size_t h = res->h, w = res->w, plane = h * w;
@@ -398,8 +405,10 @@ int fmr_reconstruct_volume(fmr_kspace *ks, const fmr_header *hdr, fmr_fft_cache 
   }
 done:
   pf_stop(pf);
-  fmr_recon_release_spare(recon);
-  if (!rc && recon) res->idle = fmr_recon_idle_buffer(recon, &res->idle_bytes);
+  if (!rc && recon) {
+    res->idle = fmr_recon_idle_buffer(recon, &res->idle_bytes);
+    res->idle_spare = fmr_recon_idle_spare(recon, &res->idle_spare_bytes);
+  }
   res->timing.transform = rt.transform;
   res->timing.combine_crop += rt.combine;
   free(stored);

@@ -136,13 +136,18 @@ int fmr__h5_dataset_write(hid_t loc, const char *name, hid_t type, int rank, con
 }
 
 /* The core driver's memory through these callbacks (H5Pset_file_image_callbacks): allocation as
- * usual, except that the buffer freed at the file's close is kept for fmr__h5_memory_save. An
- * H5Fcreate over an existing file opens and closes it once first; that image is dropped when the
- * next one is kept. */
+ * usual, or in img->scratch while the file fits, except that the buffer freed at the file's
+ * close is kept for fmr__h5_memory_save. An H5Fcreate over an existing file opens and closes it
+ * once first; that image is dropped when the next one is kept. */
+static void image_drop(fmr__h5_image *img, void *p) {
+  if (p != img->scratch) free(p);
+}
+
 static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
   (void)op;
   fmr__h5_image *img = udata;
-  return img->live = malloc(size);
+  int scratch_free = img->scratch && img->live != img->scratch && img->kept != img->scratch;
+  return img->live = scratch_free && size <= img->scratch_bytes ? img->scratch : malloc(size);
 }
 
 static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
@@ -152,22 +157,30 @@ static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_im
 }
 
 static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
-  (void)op;
   fmr__h5_image *img = udata;
-  void *p = realloc(ptr, size);
-  if (p) img->live = p;
+  if (!ptr) return image_malloc(size, op, udata);
+  void *p;
+  if (ptr == img->scratch) {
+    if (size <= img->scratch_bytes) return ptr;
+    /* Outgrown: to the heap with everything so far (the file is no longer than the scratch). */
+    if (!(p = malloc(size))) return NULL;
+    memcpy(p, ptr, img->scratch_bytes);
+  } else if (!(p = realloc(ptr, size))) {
+    return NULL;
+  }
+  img->live = p;
   return p;
 }
 
 static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
   fmr__h5_image *img = udata;
   if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && ptr && ptr == img->live) {
-    free(img->kept);
+    image_drop(img, img->kept);
     img->kept = ptr;
     img->live = NULL;
     return 0;
   }
-  free(ptr);
+  image_drop(img, ptr);
   return 0;
 }
 
@@ -216,6 +229,6 @@ int fmr__h5_memory_save(hid_t *file, fmr__h5_image *img, const char *path, fmr_e
 
 void fmr__h5_image_release(fmr__h5_image *img) {
   /* Not img->live: that is still the driver's (its file never closed), and leaks. */
-  free(img->kept);
+  image_drop(img, img->kept);
   img->kept = NULL;
 }

@@ -181,7 +181,8 @@ static int cmd_volume(char **argv) {
   snprintf(p, sizeof p, "%s/recon", out);
   if (fmr_mkdirs(p, &err)) return fail(&err);
   snprintf(p, sizeof p, "%s/recon/%s.h5", out, v.name);
-  if (fmr_dataset_volume_write(p, &v.attrs, stack, reviewed ? mask : NULL, pb, rows, nrows, &err))
+  if (fmr_dataset_volume_write(p, &v.attrs, stack, reviewed ? mask : NULL, pb, rows, nrows, NULL, 0,
+                               &err))
     return fail(&err);
   free(rows);
   free(mask);

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int fmr_test_failures = 0;
@@ -68,6 +69,20 @@ static int fmr_test_checks = 0;
 static inline int fmr_test_end(void) {
   fprintf(stderr, "%d checks, %d failed\n", fmr_test_checks, fmr_test_failures);
   return fmr_test_failures ? 1 : 0;
+}
+
+/* A whole file into memory (malloc'd; NULL, *len 0, when it cannot be read). */
+static inline unsigned char *fmr_test_slurp(const char *path, size_t *len) {
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
+  *len = b && n > 0 ? fread(b, 1, (size_t)n, f) : 0;
+  fclose(f);
+  return b;
 }
 
 #endif

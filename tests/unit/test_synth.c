@@ -26,18 +26,6 @@ static char *tmp_path(const char *name) {
   return p;
 }
 
-static unsigned char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
-  *len = b ? fread(b, 1, (size_t)n, f) : 0;
-  fclose(f);
-  return b;
-}
-
 static void small(fmr_synth_opts *o, const char *anatomy) {
   fmr_synth_defaults(anatomy, o);
   o->slices = 3;
@@ -121,7 +109,8 @@ static void test_deterministic(void) {
   o.seed = 2;
   CHECK_INT_EQ(fmr_synth_volume(c, "file1000001", &o, &err), 0);
   size_t la = 0, lb = 0, lc = 0;
-  unsigned char *ba = slurp(a, &la), *bb = slurp(b, &lb), *bc = slurp(c, &lc);
+  unsigned char *ba = fmr_test_slurp(a, &la), *bb = fmr_test_slurp(b, &lb),
+                *bc = fmr_test_slurp(c, &lc);
   CHECK(ba && bb && bc);
   CHECK_UINT_EQ(la, lb);
   CHECK(la == lb && ba && bb && memcmp(ba, bb, la) == 0);

@@ -44,10 +44,12 @@ typedef struct fmr_dataset_attrs {
 
 /* Write recon/<name>.h5 to `path` (the caller writes to a temporary name and renames). recon
  * (slices*h*w floats) may be NULL; mask NULL for volumes not reviewed (pixel_bytes then ignored).
- * rows: the volume's box table (fmr_boxes_of_volume). */
+ * rows: the volume's box table (fmr_boxes_of_volume). scratch (scratch_bytes, may be NULL): the
+ * caller's memory to build the file in, used during the call only; the bytes written are the
+ * same either way. */
 int fmr_dataset_volume_write(const char *path, const fmr_dataset_attrs *a, const float *recon,
                              const void *mask, size_t pixel_bytes, const fmr_box_row *rows,
-                             size_t nrows, fmr_err *err);
+                             size_t nrows, void *scratch, size_t scratch_bytes, fmr_err *err);
 
 /* Read a volume's box table back (for boxes.csv and /boxes). *rows malloc'd. */
 int fmr_dataset_volume_read_boxes(const char *path, fmr_box_row **rows, size_t *n, fmr_err *err);

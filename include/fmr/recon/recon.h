@@ -43,7 +43,7 @@ float complex *fmr_recon_input(fmr_recon *r);
 /* A second input buffer, for reading the next slice while this one is transformed: NULL when it
  * cannot be had (then read into fmr_recon_input as usual). fmr_recon_take_spare makes the spare,
  * once filled, the input (the old input becomes the spare); fmr_recon_release_spare returns its
- * memory, so it is resident only while a volume is read. Inverse plans only. */
+ * memory (kept until then, from one volume to the next). Inverse plans only. */
 float complex *fmr_recon_spare(fmr_recon *r);
 void fmr_recon_take_spare(fmr_recon *r);
 void fmr_recon_release_spare(fmr_recon *r);
@@ -52,6 +52,9 @@ void fmr_recon_release_spare(fmr_recon *r);
  * use for anything until the next fmr_recon_input. Its pages are resident from the slices last
  * read into it, so memory carved from it costs neither page faults nor peak RSS. */
 void *fmr_recon_idle_buffer(fmr_recon *r, size_t *bytes);
+/* The spare likewise (NULL, 0 bytes, when none is held): idle between volumes, resident once a
+ * volume was read ahead into it. */
+void *fmr_recon_idle_spare(fmr_recon *r, size_t *bytes);
 
 /* Reconstruct the slice currently in the input buffer into out (h*w floats, row-major), cropped and
  * not flipped. h <= H and w <= W, else FMR_EINVAL. The input buffer is clobbered. FMR_ENUMERIC when

@@ -54,6 +54,10 @@ typedef struct fmr_reconstruct_result {
    * cache. NULL (0 bytes) when no transform ran or the volume failed. */
   void *idle;
   size_t idle_bytes;
+  /* The spare input buffer the slices were read ahead into (fmr_recon_idle_spare), idle likewise;
+   * NULL (0 bytes) when there is none. */
+  void *idle_spare;
+  size_t idle_spare_bytes;
 } fmr_reconstruct_result;
 
 /* The frame the volume is reconstructed to, after checking that the source can give it. hdr may
