@@ -186,8 +186,8 @@ float complex *fmr_recon_input(fmr_recon *r) { return r->buf; }
 
 /* Its own mapping, not the heap: from malloc it would move glibc's mmap threshold and keep later
  * buffers on the heap. Kept from one volume to the next (fmr_fft_cache releases it when another
- * shape is used): mapped again per volume, its 28 MB (a knee slice) cost ~7,000 page faults each
- * time, ~70 ms on a VM. Between volumes it is idle memory the writers build files in
+ * shape is used): mapped anew for every volume, its 28 MB (a knee slice) cost ~7,000 page faults
+ * each time, ~70 ms on a VM. Between volumes it is idle memory the writers build files in
  * (fmr_recon_idle_spare), so keeping it adds nothing to the peak. Advised for huge pages, 2 MiB
  * aligned: faulted in once now, and the read-ahead of slice 1 into it waited 40 ms for 4 KiB
  * pages against 4 ms for huge ones (a THP fault can stall in compaction, but once a run). */

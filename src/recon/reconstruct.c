@@ -48,17 +48,16 @@ int fmr_fft_cache_get(fmr_fft_cache *c, size_t coils, size_t H, size_t W, fmr_re
                       fmr_err *err) {
   /* Only the shape in use holds a spare input buffer (fmr_recon_spare): a run over many shapes
    * would otherwise keep one per cached shape. */
+  fmr_recon *hit = NULL;
   for (size_t i = 0; i < PLAN_CACHE; i++) {
     plan_entry *p = &c->plans[i];
-    if (p->recon && !(p->coils == coils && p->H == H && p->W == W))
-      fmr_recon_release_spare(p->recon);
+    if (!p->recon) continue;
+    if (p->coils == coils && p->H == H && p->W == W) hit = p->recon;
+    else fmr_recon_release_spare(p->recon);
   }
-  for (size_t i = 0; i < PLAN_CACHE; i++) {
-    plan_entry *p = &c->plans[i];
-    if (p->recon && p->coils == coils && p->H == H && p->W == W) {
-      *out = p->recon;
-      return 0;
-    }
+  if (hit) {
+    *out = hit;
+    return 0;
   }
   plan_entry *slot = NULL;
   for (size_t i = 0; i < PLAN_CACHE && !slot; i++)
