@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,27 +225,63 @@ int fmr_store_stage(const fmr_store *s, const char *rel, fmr_stage *st, fmr_err 
   return rc;
 }
 
-int fmr_store_commit(const fmr_store *s, fmr_stage *st, uint64_t *bytes, char sha256[65],
-                     fmr_err *err) {
-  (void)s;
+/* A file this large is fsynced on a helper thread while this one reads it back for the hash, so
+ * the disk and the CPU work at once: dataset.h5 of four knee volumes (118 MB) took 0.06-0.08 s to
+ * fsync and 0.1 s to hash, one after the other, at the end of a run with nothing else to do.
+ * Below it a thread costs more than the overlap gains (a DICOM slice syncs in under 1 ms). */
+#define SYNC_ALONGSIDE_BYTES ((off_t)4 << 20)
+
+typedef struct fsync_job {
+  const char *path;
+  int rc, e;
+} fsync_job;
+
+static void *fsync_main(void *arg) {
+  fsync_job *j = arg;
+  j->rc = fmr_fsync_file(j->path);
+  j->e = errno;
+  return NULL;
+}
+
+int fmr_commit_file_hashed(const char *tmp, const char *final, int dir_sync, uint64_t *bytes,
+                           char sha256[65], double *hash_seconds, double *sync_seconds,
+                           fmr_err *err) {
   char sha[65];
   uint64_t n = 0;
+  struct stat sb;
+  fsync_job j = {tmp, 0, 0};
+  pthread_t th;
+  int alongside = stat(tmp, &sb) == 0 && sb.st_size >= SYNC_ALONGSIDE_BYTES &&
+                  pthread_create(&th, NULL, fsync_main, &j) == 0;
   double t0 = fmr_monotonic_seconds();
-  int rc = fmr_sha256_file(st->tmp, sha, &n, err);
+  int rc = fmr_sha256_file(tmp, sha, &n, err);
+  int e = errno;
   double t1 = fmr_monotonic_seconds();
-  st->hash_seconds = t1 - t0;
+  if (alongside) pthread_join(th, NULL);
+  if (hash_seconds) *hash_seconds = t1 - t0;
   if (rc) {
-    int e = errno;
-    unlink(st->tmp);
-    return fmr_errno_is_storage(e) ? fmr_err_sys(err, e, "%s", st->final) : rc;
+    unlink(tmp);
+    return fmr_errno_is_storage(e) ? fmr_err_sys(err, e, "%s", final) : rc;
   }
-  rc = st->defer_dir_sync ? fmr_commit_file_nodirsync(st->tmp, st->final, err)
-                          : fmr_commit_file(st->tmp, st->final, err);
-  st->sync_seconds = fmr_monotonic_seconds() - t1;
+  if (alongside && j.rc) {
+    unlink(tmp);
+    return fmr_err_sys(err, j.e, "%s: fsync", final);
+  }
+  rc = alongside ? fmr_rename_into_place(tmp, final, dir_sync, err)
+       : dir_sync ? fmr_commit_file(tmp, final, err)
+                  : fmr_commit_file_nodirsync(tmp, final, err);
+  if (sync_seconds) *sync_seconds = fmr_monotonic_seconds() - t1;
   if (rc) return rc;
   if (bytes) *bytes = n;
   if (sha256) memcpy(sha256, sha, 65);
   return 0;
+}
+
+int fmr_store_commit(const fmr_store *s, fmr_stage *st, uint64_t *bytes, char sha256[65],
+                     fmr_err *err) {
+  (void)s;
+  return fmr_commit_file_hashed(st->tmp, st->final, !st->defer_dir_sync, bytes, sha256,
+                                &st->hash_seconds, &st->sync_seconds, err);
 }
 
 int fmr_store_sync_dir(const fmr_store *s, const char *rel, fmr_err *err) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "export/dataset_h5.h"
+#include "fmr/output/store.h"
 #include "fmr/util/fsutil.h"
 #include "util/h5util.h"
 
@@ -398,11 +399,13 @@ static int agree(MPI_Comm comm, int rc, fmr_err *err) {
   return all;
 }
 
-int fmr_dataset_build(MPI_Comm comm, const fmr_dataset_input *in, fmr_err *err) {
+int fmr_dataset_build(MPI_Comm comm, const fmr_dataset_input *in, fmr_dataset_output *out,
+                      fmr_err *err) {
   int rank = 0, size = 1, rc = 0;
   tables t;
   memset(&t, 0, sizeof t);
   char tmp[4096] = "";
+  if (out) memset(out, 0, sizeof *out);
   fmr__h5_quiet q;
   fmr__h5_quiet_begin(&q);
   if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS) {
@@ -428,8 +431,11 @@ int fmr_dataset_build(MPI_Comm comm, const fmr_dataset_input *in, fmr_err *err) 
     if (rank == 0) {
       if (rc)
         unlink(tmp);
-      else if (fmr_commit_file(tmp, in->dataset_path, err))
+      else if (fmr_commit_file_hashed(tmp, in->dataset_path, 1, out ? &out->bytes : NULL,
+                                      out ? out->sha256 : NULL, NULL, NULL, err))
         rc = fmr_err_set(err, FMR_ESTORAGE, "%s", err->msg);
+      else if (out)
+        out->hashed = 1;
     }
     rc = agree(comm, rc, err);
   }

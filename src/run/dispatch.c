@@ -666,11 +666,17 @@ static int dataset_input(const fmr_plan *plan, const json_t *facts, dataset_in *
 }
 
 /* Rank 0: list a written run file for the manifest (hashed once, here). */
-static int run_file_add(const fmr_config *cfg, int which, run_files *rf, fmr_err *err) {
+static int run_file_add(const fmr_config *cfg, int which, const fmr_dataset_output *known,
+                        run_files *rf, fmr_err *err) {
   char path[PATH_MAX];
   int rc = fmr_path_join(path, sizeof path, cfg->output_dir, run_file_rel[which], err);
   fmr_output_file *f = &rf->f[rf->n];
-  if (!rc) rc = fmr_sha256_file(path, f->sha256, &f->bytes, err);
+  if (!rc && known && known->hashed) {
+    f->bytes = known->bytes; /* hashed by its commit (fmr_dataset_build) */
+    memcpy(f->sha256, known->sha256, sizeof known->sha256);
+  } else if (!rc) {
+    rc = fmr_sha256_file(path, f->sha256, &f->bytes, err);
+  }
   if (rc) return rc;
   snprintf(rf->rel[rf->n], sizeof rf->rel[rf->n], "%s", run_file_rel[which]);
   f->path = rf->rel[rf->n];
@@ -739,6 +745,7 @@ static int dataset_phase(const dispatch *d, const fmr_plan *plan, fmr_record *co
     free(text);
     /* Every rank knows from the same facts whether the collective build happens. */
     int build = !local && json_is_array(facts) && (cfg->write_dataset || cfg->write_boxes);
+    fmr_dataset_output built = {0};
     if (!local && json_is_array(facts) && dataset_input(plan, facts, &x, &err)) {
       FMR_LOG(FMR_LOG_ERROR, "dataset: %s", err.msg);
       local = FMR_EXIT_FAILED;
@@ -749,7 +756,7 @@ static int dataset_phase(const dispatch *d, const fmr_plan *plan, fmr_record *co
     if (ready > local) local = ready;
     if (build && !local) {
       double t = fmr_monotonic_seconds();
-      int brc = fmr_dataset_build(d->comm, &x.in, &err);
+      int brc = fmr_dataset_build(d->comm, &x.in, &built, &err);
       if (brc) {
         FMR_LOG(FMR_LOG_ERROR, "dataset.h5/boxes.csv not built: %s", err.msg);
         local = brc == FMR_ESTORAGE ? FMR_EXIT_STORAGE : FMR_EXIT_FAILED;
@@ -762,10 +769,10 @@ static int dataset_phase(const dispatch *d, const fmr_plan *plan, fmr_record *co
     }
     if (d->rank == 0 && !local && json_is_array(facts)) {
       int rc = 0;
-      if (cfg->write_dataset) rc = run_file_add(cfg, RUN_DATASET, rf, &err);
-      if (!rc && cfg->write_boxes) rc = run_file_add(cfg, RUN_BOXES, rf, &err);
+      if (cfg->write_dataset) rc = run_file_add(cfg, RUN_DATASET, &built, rf, &err);
+      if (!rc && cfg->write_boxes) rc = run_file_add(cfg, RUN_BOXES, NULL, rf, &err);
       if (!rc && cfg->write_nifti) rc = write_datalist(cfg, &x, &err);
-      if (!rc && cfg->write_nifti) rc = run_file_add(cfg, RUN_DATALIST, rf, &err);
+      if (!rc && cfg->write_nifti) rc = run_file_add(cfg, RUN_DATALIST, NULL, rf, &err);
       if (rc) {
         FMR_LOG(FMR_LOG_ERROR, "%s", err.msg);
         local = rc == FMR_ESTORAGE ? FMR_EXIT_STORAGE : FMR_EXIT_FAILED;

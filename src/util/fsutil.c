@@ -160,18 +160,25 @@ static int fsync_path(const char *path, int directory) {
   return rc;
 }
 
+int fmr_fsync_file(const char *path) { return fsync_path(path, 0); }
+
+int fmr_rename_into_place(const char *tmp_path, const char *final_path, int dir_sync,
+                          fmr_err *err) {
+  if (rename(tmp_path, final_path) != 0) {
+    int e = errno;
+    unlink(tmp_path);
+    return fmr_err_sys(err, e, "%s: cannot rename into place", final_path);
+  }
+  return dir_sync ? fmr_sync_parent_dir(final_path, err) : 0;
+}
+
 int fmr_commit_file_nodirsync(const char *tmp_path, const char *final_path, fmr_err *err) {
   if (fsync_path(tmp_path, 0) != 0) {
     int e = errno;
     unlink(tmp_path);
     return fmr_err_sys(err, e, "%s: fsync", final_path);
   }
-  if (rename(tmp_path, final_path) != 0) {
-    int e = errno;
-    unlink(tmp_path);
-    return fmr_err_sys(err, e, "%s: cannot rename into place", final_path);
-  }
-  return 0;
+  return fmr_rename_into_place(tmp_path, final_path, 0, err);
 }
 
 int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err) {

@@ -257,7 +257,7 @@ static int cmd_build(int argc, char **argv) {
   fmr_dataset_input din = {.dataset_path = dpath, .boxes_path = bpath, .nvol = (size_t)nvol,
                            .vols = in, .nvocab = nvocab, .vocab = vocab, .anatomy = anatomy,
                            .tool_version = "test", .config_sha256 = "0"};
-  rc = fmr_dataset_build(MPI_COMM_WORLD, &din, &err);
+  rc = fmr_dataset_build(MPI_COMM_WORLD, &din, NULL, &err);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rc) {

@@ -173,6 +173,36 @@ static void test_stage_reuse(void) {
   sha256sum(st.final, oracle);
   CHECK_STR_EQ(sha, oracle);
 
+  /* A file large enough to be fsynced on a helper thread while it is hashed: the same hash, the
+   * same bytes, nothing left under the temporary name. */
+  {
+    size_t n = (size_t)6 << 20;
+    unsigned char *big = malloc(n);
+    CHECK(big != NULL);
+    for (size_t i = 0; big && i < n; i++) big[i] = (unsigned char)(i * 2654435761u >> 13);
+    CHECK_INT_EQ(fmr_store_stage(s, "recon/vol.h5", &st, &err), 0);
+    CHECK_INT_EQ(fmr_write_file(st.tmp, big, n, &err), 0);
+    char big_sha[65];
+    uint64_t big_bytes = 0;
+    CHECK_INT_EQ(fmr_store_commit(s, &st, &big_bytes, big_sha, &err), 0);
+    CHECK(!exists(st.tmp));
+    CHECK_UINT_EQ(big_bytes, n);
+    sha256sum(st.final, oracle);
+    CHECK_STR_EQ(big_sha, oracle);
+    /* Outside the store, onto a folder that is not there: an error naming the file, and neither
+     * name left behind. */
+    char tmp2[PATH_MAX + 16], final2[PATH_MAX + 16];
+    snprintf(tmp2, sizeof tmp2, "%s/big" FMR_TMP_SUFFIX, dir);
+    snprintf(final2, sizeof final2, "%s/no-such-folder/big.h5", dir);
+    CHECK_INT_EQ(fmr_write_file(tmp2, big, n, &err), 0);
+    fmr_err_clear(&err);
+    CHECK(fmr_commit_file_hashed(tmp2, final2, 1, &big_bytes, big_sha, NULL, NULL, &err) != 0);
+    CHECK(strstr(err.msg, "big.h5") != NULL);
+    CHECK(!exists(tmp2));
+    CHECK(!exists(final2));
+    free(big);
+  }
+
   /* A writer failure that is not the storage's: its code, no temporary left. */
   CHECK_INT_EQ(fmr_store_stage(s, "masks/vol.h5", &st, &err), 0);
   put_file(st.tmp, "partial");

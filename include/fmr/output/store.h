@@ -75,13 +75,18 @@ typedef struct fmr_stage {
 
 /* Make the folder and the names for writing `rel`; the writer then writes st->tmp. */
 int fmr_store_stage(const fmr_store *s, const char *rel, fmr_stage *st, fmr_err *err);
-/* Hash the staged file once, fsync, rename into place, fsync the folder. bytes/sha256 may be NULL.
- * On failure nothing is left at either name. */
-/* With st->defer_dir_sync the folder is not synced: the caller calls fmr_store_sync_dir once for
- * the folder after its last file, before the record that makes them count. */
-int fmr_store_sync_dir(const fmr_store *s, const char *rel, fmr_err *err);
+/* Hash the staged file once, fsync (a large file on a helper thread while it is hashed), rename
+ * into place, fsync the folder. bytes/sha256 may be NULL. On failure nothing is left at either
+ * name. With st->defer_dir_sync the folder is not synced: the caller calls fmr_store_sync_dir
+ * once for the folder after its last file, before the record that makes them count. */
 int fmr_store_commit(const fmr_store *s, fmr_stage *st, uint64_t *bytes, char sha256[65],
                      fmr_err *err);
+int fmr_store_sync_dir(const fmr_store *s, const char *rel, fmr_err *err);
+/* The same for a temporary outside the staging (dataset.h5): tmp is committed onto final, the
+ * folder synced if dir_sync; the seconds spent hashing and after the hash may be NULL. */
+int fmr_commit_file_hashed(const char *tmp, const char *final, int dir_sync, uint64_t *bytes,
+                           char sha256[65], double *hash_seconds, double *sync_seconds,
+                           fmr_err *err);
 /* The writer failed with rc: remove the temporary and return rc, or FMR_ESTORAGE (message
  * "<path>: <strerror>") when the storage is at fault (the writer's errno, or a full or read-only
  * file system). Call it right after the writer, before anything else can change errno. */

@@ -40,6 +40,7 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "fmr/export/dataset.h"
 #include "fmr/util/error.h"
@@ -64,12 +65,21 @@ typedef struct fmr_dataset_input {
   const char *anatomy, *tool_version, *config_sha256;
 } fmr_dataset_input;
 
+/* What rank 0 learns committing dataset.h5: its size and SHA-256, for the manifest (the commit
+ * hashes it while the disk syncs it, and nobody reads it a second time). */
+typedef struct fmr_dataset_output {
+  int hashed; /* 1 when dataset.h5 was committed on this rank */
+  uint64_t bytes;
+  char sha256[65];
+} fmr_dataset_output;
+
 /* Collective over comm: every rank calls it with the same input. Writes each file under
  * <path>.fmr-tmp and renames it into place (rank 0) only when every rank succeeded; on failure
  * removes the temporaries. Returns the same status on every rank (an MPI_Allreduce of the ranks'
  * outcomes); err holds this rank's reason, or "another rank failed". FMR_ESTORAGE for write
  * failures of the output storage. */
-int fmr_dataset_build(MPI_Comm comm, const fmr_dataset_input *in, fmr_err *err);
+int fmr_dataset_build(MPI_Comm comm, const fmr_dataset_input *in, fmr_dataset_output *out,
+                      fmr_err *err);
 
 #ifdef __cplusplus
 }

@@ -43,6 +43,12 @@ int fmr_commit_file(const char *tmp_path, const char *final_path, fmr_err *err);
 /* The same without the directory's fsync, for a caller that commits many files into one folder
  * and then calls fmr_sync_parent_dir once, before anything that says the files are complete. */
 int fmr_commit_file_nodirsync(const char *tmp_path, const char *final_path, fmr_err *err);
+/* The two halves of fmr_commit_file_nodirsync, for a caller that fsyncs on another thread:
+ * fsync one file (0, or -1 with errno set); rename tmp onto final (tmp removed on failure), then
+ * fsync the folder if dir_sync. */
+int fmr_fsync_file(const char *path);
+int fmr_rename_into_place(const char *tmp_path, const char *final_path, int dir_sync,
+                          fmr_err *err);
 /* fsync the folder holding `path` (best effort where the file system refuses directory fsync). */
 int fmr_sync_parent_dir(const char *path, fmr_err *err);
 
