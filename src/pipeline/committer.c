@@ -101,8 +101,8 @@ fmr__committer *fmr__committer_start(const fmr_store *store) {
   return c;
 }
 
-/* Locked with or without the thread: two writer lanes queue at once (writers.c). Without the
- * thread the job runs here, under the lock, so the lanes' jobs still run one at a time. */
+/* Locked with or without the thread: a volume's two writing threads queue at once (writers.c).
+ * Without the committer thread the job runs here, under the lock: jobs still run one at a time. */
 static int queue(fmr__committer *c, const job *j, fmr_err *err) {
   pthread_mutex_lock(&c->mu);
   int rc = 0;
@@ -171,7 +171,7 @@ int fmr__committer_finish(fmr__committer *c, fmr_record *rec, fmr_stage_times *t
   times->seconds[FMR_STAGE_COMMIT] += c->sync_seconds;
   int rc = c->failed ? (*err = c->err, c->err.code) : 0;
   /* Every file that reached its name is listed, after a failure too: the caller removes them.
-   * In the writers' order, not the queue's, which the lanes interleave as they run. */
+   * In the writers' order, not the queue's, which the writing threads interleave as they run. */
   if (c->n) qsort(c->jobs, c->n, sizeof *c->jobs, cmp_order);
   for (size_t i = 0; i < c->n; i++) {
     const job *j = &c->jobs[i];

@@ -47,7 +47,7 @@ typedef struct fmr__vol {
   unsigned char *idle[2];
   size_t idle_left[2];
   int mask_carved; /* mask is in idle: not freed */
-  /* The rest of the idle memory, for the HDF5 lane's in-memory files (one at a time, each
+  /* The rest of the idle memory, for the HDF5 writers' in-memory files (one at a time, each
    * written out before the next is built): NULL when none is left. */
   void *h5_scratch;
   size_t h5_scratch_bytes;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +21,14 @@
 
 typedef enum { FOR_ALL = 0, FOR_REVIEWED } applies_to;
 
-/* A volume's writers run in two lanes at once, one on a thread of its own: writing is a quarter
- * of a volume's time on one rank, and a rank's second core is idle while it writes. Debian's
- * parallel HDF5 is not thread-safe (HDF5 builds parallel or thread-safe, not both), so every
- * writer that calls HDF5 is in one lane; DCMTK, libpng and zlib are safe on objects of their
- * own. NIfTI stays with HDF5: nifticlib keeps global options. The lanes share only what the
- * writers read (the volume) and the committer, which has a lock. */
-typedef enum { LANE_HDF5 = 0, LANE_OTHER, NLANES } lane_id;
+/* A volume's writers run on two threads at once: writing is a quarter of a volume's time on one
+ * rank, and a rank's second core is idle while it writes. Debian's parallel HDF5 is not
+ * thread-safe (HDF5 builds parallel or thread-safe, not both), so every writer that calls HDF5
+ * runs on the volume's own thread (LANE_HDF5); DCMTK, libpng and zlib are safe on objects of
+ * their own, so the other writers' files (LANE_ANY) go to whichever thread is free. NIfTI stays
+ * with HDF5: nifticlib keeps global options. The threads share only what the writers read (the
+ * volume), the list of LANE_ANY files and the committer, which has a lock. */
+typedef enum { LANE_HDF5 = 0, LANE_ANY } lane_id;
 
 typedef struct writer {
   const char *kind;     /* the store's kind: path rule and manifest name */
@@ -211,11 +213,11 @@ static int on_recon(const fmr_config *c) { return c->write_dataset || c->write_b
 static int on_nifti(const fmr_config *c) { return c->write_nifti; }
 
 static const writer writers[] = {
-    {"dicom", on_dicom, FOR_ALL, 0, FMR_STAGE_WRITE_IMAGES, LANE_OTHER, dicom_count, dicom_write},
+    {"dicom", on_dicom, FOR_ALL, 0, FMR_STAGE_WRITE_IMAGES, LANE_ANY, dicom_count, dicom_write},
     {"mask", on_masks, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, LANE_HDF5, one, mask_write},
-    {"seg", on_seg, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, LANE_OTHER, seg_count,
+    {"seg", on_seg, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, LANE_ANY, seg_count,
      seg_write},
-    {"preview", on_preview, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, LANE_OTHER,
+    {"preview", on_preview, FOR_REVIEWED, 1, FMR_STAGE_WRITE_ANNOTATIONS, LANE_ANY,
      preview_count, preview_write},
     {"recon", on_recon, FOR_ALL, 1, FMR_STAGE_WRITE_TRAINING, LANE_HDF5, one, recon_write},
     {"nifti", on_nifti, FOR_ALL, 0, FMR_STAGE_WRITE_TRAINING, LANE_HDF5, one, nifti_write},
@@ -250,55 +252,83 @@ static size_t dir_len(const char *rel) {
   return slash ? (size_t)(slash - rel) : 0;
 }
 
-/* One lane's share of a volume's outputs. */
+/* One file to write: writers[writer], its file `file`. */
+typedef struct item {
+  size_t writer, file;
+} item;
+
+/* The LANE_ANY files, whole-volume files first (a SEG, a sheet: one item is a volume's work),
+ * then per-slice files in table order. The helper thread takes from the front, the volume's
+ * thread from the back once its HDF5 files are done, so the large items start first and the
+ * two threads end within one small file of each other. */
+typedef struct shared_items {
+  pthread_mutex_t mu;
+  const item *v;
+  size_t front, back; /* [front, back) are still to take */
+} shared_items;
+
+static const item *take(shared_items *q, int from_back) {
+  pthread_mutex_lock(&q->mu);
+  const item *it = q->front < q->back ? &q->v[from_back ? --q->back : q->front++] : NULL;
+  pthread_mutex_unlock(&q->mu);
+  return it;
+}
+
+/* One thread's share of a volume's outputs. */
 typedef struct lane {
   const fmr__vol *v;
   fmr__committer *c;
-  lane_id id;
-  atomic_int *stop; /* set by the first lane that fails: the other stops at its next file */
+  const item *own; /* the HDF5 files (the volume's thread only) */
+  size_t nown;
+  shared_items *any;
+  int from_back;
+  atomic_int *stop; /* set by the first thread that fails: the other stops at its next file */
   fmr_stage_times times;
   int rc;
+  uint64_t failed_at; /* the order of the file that failed, for choosing between the threads */
   fmr_err err;
+  char pending[PATH_MAX]; /* the folder whose sync is due when the next file goes elsewhere */
 } lane;
 
-static int write_lane(lane *l, char pending[PATH_MAX]) {
+static uint64_t order_of(const item *it) { return ((uint64_t)it->writer << 32) | it->file; }
+
+static int write_item(lane *l, const item *it) {
   const fmr__vol *v = l->v;
+  const writer *wr = &writers[it->writer];
   fmr_err *err = &l->err;
-  for (size_t i = 0; i < sizeof writers / sizeof *writers; i++) {
-    const writer *wr = &writers[i];
-    if (wr->lane != l->id || !wanted(wr, v->cfg, v->task->reviewed)) continue;
-    size_t n = 0;
-    int rc = wr->count(v, &n, err);
-    if (rc) return rc;
-    for (size_t k = 0; k < n; k++) {
-      /* fmr__committer_finish or the other lane says why */
-      if (atomic_load(l->stop) || fmr__committer_failed(l->c)) return 0;
-      fmr_stage st;
-      char rel[PATH_MAX];
-      rc = fmr_store_path(wr->kind, v->task->name, k, rel, sizeof rel, err);
-      if (!rc && pending[0] &&
-          (dir_len(pending) != dir_len(rel) || strncmp(pending, rel, dir_len(rel)) != 0))
-        rc = sync_pending(l->c, pending, err);
-      if (!rc) rc = fmr_store_stage(v->store, rel, &st, err);
-      if (rc) return rc;
-      st.defer_dir_sync = 1;
-      double t0 = fmr_monotonic_seconds();
-      rc = wr->write(v, k, st.tmp, err);
-      l->times.seconds[wr->stage] += fmr_monotonic_seconds() - t0;
-      if (rc) return fmr_store_abandon(v->store, &st, rc, err);
-      /* The record lists a volume's files in table order, whichever lane committed first. */
-      rc = fmr__committer_file(l->c, &st, wr->kind, ((uint64_t)i << 32) | k, err);
-      if (rc) return rc;
-      snprintf(pending, PATH_MAX, "%s", rel);
-    }
-  }
+  fmr_stage st;
+  char rel[PATH_MAX];
+  int rc = fmr_store_path(wr->kind, v->task->name, it->file, rel, sizeof rel, err);
+  if (!rc && l->pending[0] &&
+      (dir_len(l->pending) != dir_len(rel) || strncmp(l->pending, rel, dir_len(rel)) != 0))
+    rc = sync_pending(l->c, l->pending, err);
+  if (!rc) rc = fmr_store_stage(v->store, rel, &st, err);
+  if (rc) return rc;
+  st.defer_dir_sync = 1;
+  double t0 = fmr_monotonic_seconds();
+  rc = wr->write(v, it->file, st.tmp, err);
+  l->times.seconds[wr->stage] += fmr_monotonic_seconds() - t0;
+  if (rc) return fmr_store_abandon(v->store, &st, rc, err);
+  /* The record lists a volume's files in table order, whichever thread committed first. */
+  rc = fmr__committer_file(l->c, &st, wr->kind, order_of(it), err);
+  if (rc) return rc;
+  snprintf(l->pending, PATH_MAX, "%s", rel);
   return 0;
 }
 
 static void run_lane(lane *l) {
-  char pending[PATH_MAX] = "";
-  l->rc = write_lane(l, pending);
-  if (!l->rc) l->rc = sync_pending(l->c, pending, &l->err);
+  size_t i = 0;
+  for (;;) {
+    const item *it = i < l->nown ? &l->own[i++] : take(l->any, l->from_back);
+    /* fmr__committer_finish or the other thread says why */
+    if (!it || atomic_load(l->stop) || fmr__committer_failed(l->c)) break;
+    l->rc = write_item(l, it);
+    if (l->rc) {
+      l->failed_at = order_of(it);
+      break;
+    }
+  }
+  if (!l->rc && (l->rc = sync_pending(l->c, l->pending, &l->err)) != 0) l->failed_at = UINT64_MAX;
   if (l->rc) atomic_store(l->stop, 1);
 }
 
@@ -307,38 +337,102 @@ static void *lane_main(void *arg) {
   return NULL;
 }
 
+/* Every file this volume gets: the HDF5 ones in table order, the others in shared_items order. */
+static int list_items(const fmr__vol *v, item **own, size_t *nown, item **any, size_t *nany,
+                      fmr_err *err) {
+  size_t nw = sizeof writers / sizeof *writers, counts[sizeof writers / sizeof *writers];
+  size_t total = 0;
+  *own = *any = NULL;
+  *nown = *nany = 0;
+  for (size_t i = 0; i < nw; i++) {
+    counts[i] = 0;
+    if (!wanted(&writers[i], v->cfg, v->task->reviewed)) continue;
+    int rc = writers[i].count(v, &counts[i], err);
+    if (rc) return rc;
+    total += counts[i];
+  }
+  *own = malloc((total ? total : 1) * sizeof **own);
+  *any = malloc((total ? total : 1) * sizeof **any);
+  if (!*own || !*any) {
+    free(*own);
+    free(*any);
+    *own = *any = NULL;
+    return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
+  }
+  for (int pass = 0; pass < 2; pass++) /* LANE_ANY: single files first, then files per slice */
+    for (size_t i = 0; i < nw; i++) {
+      int hdf5 = writers[i].lane == LANE_HDF5;
+      if (hdf5 ? pass == 1 : (counts[i] > 1) != pass) continue;
+      for (size_t k = 0; k < counts[i]; k++) {
+        item it = {i, k};
+        if (hdf5) (*own)[(*nown)++] = it;
+        else (*any)[(*nany)++] = it;
+      }
+    }
+  return 0;
+}
+
 int fmr__write_outputs(fmr__vol *v, fmr_err *err) {
+  item *own = NULL, *anyv = NULL;
+  size_t nown = 0, nany = 0;
+  int rc = list_items(v, &own, &nown, &anyv, &nany, err);
+  if (rc) return rc;
   fmr__committer *c = fmr__committer_start(v->store);
-  if (!c) return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
-  /* The HDF5 lane's files are built in the idle memory left (the DICOM lane reads the pixels
-   * and the mask carved before it). */
+  if (!c) {
+    free(own);
+    free(anyv);
+    return fmr_err_set(err, FMR_ENOMEM, "%s: out of memory", v->task->name);
+  }
+  /* The HDF5 files are built in the idle memory left (the other writers read the pixels and the
+   * mask carved before it). */
   v->h5_scratch = fmr__vol_carve_rest(v, &v->h5_scratch_bytes);
+  shared_items q = {.v = anyv, .front = 0, .back = nany};
+  int have_mu = pthread_mutex_init(&q.mu, NULL) == 0;
   atomic_int stop = 0;
+  enum { NLANES = 2 };
   lane lanes[NLANES];
   memset(lanes, 0, sizeof lanes);
   for (int i = 0; i < NLANES; i++) {
     lanes[i].v = v;
     lanes[i].c = c;
-    lanes[i].id = (lane_id)i;
+    lanes[i].any = &q;
     lanes[i].stop = &stop;
     fmr_err_clear(&lanes[i].err);
   }
-  /* Without a thread the lanes run one after the other: the same files, no overlap. */
+  lanes[0].own = own; /* the volume's thread: its HDF5 files, then the others from the back */
+  lanes[0].nown = nown;
+  lanes[0].from_back = 1;
+  /* Without a second thread (or lock) the volume's thread writes everything: the same files. */
   pthread_t th;
-  int threaded = pthread_create(&th, NULL, lane_main, &lanes[LANE_OTHER]) == 0;
-  run_lane(&lanes[LANE_HDF5]);
+  int threaded = have_mu && nany > 0 && pthread_create(&th, NULL, lane_main, &lanes[1]) == 0;
+  if (!have_mu) {
+    /* take() needs the lock: give every file to the volume's thread instead. */
+    for (size_t i = 0; i < nany; i++) own[nown++] = anyv[i];
+    lanes[0].nown = nown;
+    q.back = 0;
+  }
+  run_lane(&lanes[0]);
   if (threaded) pthread_join(th, NULL);
-  else run_lane(&lanes[LANE_OTHER]);
+  if (have_mu) pthread_mutex_destroy(&q.mu);
+  free(own);
+  free(anyv);
 
-  /* The volume's failure: the storage's if a lane met it, else the HDF5 lane's before the
-   * other's, so that the same fault gives the same message. */
-  int rc = 0;
+  /* The volume's failure: the storage's if a thread met it, else the one of the file first in
+   * table order, so that the same fault gives the same message whichever thread met it. */
+  int fi = -1;
   for (int i = 0; i < NLANES; i++) {
     for (int k = 0; k < FMR_NSTAGES; k++) v->times->seconds[k] += lanes[i].times.seconds[k];
-    if (lanes[i].rc && (!rc || (lanes[i].rc == FMR_ESTORAGE && rc != FMR_ESTORAGE))) {
-      rc = lanes[i].rc;
-      *err = lanes[i].err;
+    if (!lanes[i].rc) continue;
+    if (fi < 0) {
+      fi = i;
+      continue;
     }
+    int si = lanes[i].rc == FMR_ESTORAGE, sf = lanes[fi].rc == FMR_ESTORAGE;
+    if (si != sf ? si : lanes[i].failed_at < lanes[fi].failed_at) fi = i;
+  }
+  if (fi >= 0) {
+    rc = lanes[fi].rc;
+    *err = lanes[fi].err;
   }
   fmr_err cerr;
   fmr_err_clear(&cerr);
